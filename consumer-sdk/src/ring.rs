@@ -1,0 +1,1273 @@
+//! The ring algorithm, over any memory that can be seen as a slice of `AtomicU64` words: a heap
+//! buffer in unit, property and loom tests, the shared mapping in production.
+//!
+//! Writer and reader live side by side so that every Release/Acquire pair is in this file. The
+//! pairs carry labels (`SYNC tail`, `SYNC intent`, `SYNC counters`, `SYNC topics`, `SYNC index`)
+//! and the crate docs' `# Protocol` section explains them.
+
+use crate::layout::{
+    self, FLAG_VIRTUAL, HEADER_LEN, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, RecordHeader, StaticHeader,
+    TOPIC_NAME_MAX, TOPIC_SLOTS, off, record_len,
+};
+use crate::sync::{AtomicU64, Ordering, fence};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Record flag: the first record written for a block (padding included).
+pub(crate) const FLAG_BLOCK_START: u8 = 2;
+
+/// Something that owns the ring's memory.
+pub(crate) trait Memory {
+    /// The whole ring (header and data region) as words.
+    fn words(&self) -> &[AtomicU64];
+}
+
+impl<M: Memory + ?Sized> Memory for std::sync::Arc<M> {
+    fn words(&self) -> &[AtomicU64] {
+        (**self).words()
+    }
+}
+
+/// A ring in ordinary heap memory: unit, property and loom tests.
+#[cfg(any(test, loom))]
+pub(crate) struct HeapMemory(Box<[AtomicU64]>);
+
+#[cfg(any(test, loom))]
+impl HeapMemory {
+    /// A zeroed buffer for a ring of `capacity` data bytes, header initialised.
+    pub(crate) fn new(capacity: u64) -> HeapMemory {
+        let words = (HEADER_LEN + capacity as usize) / 8;
+        let mem = HeapMemory((0..words).map(|_| AtomicU64::new(0)).collect());
+        init_header(mem.words(), capacity, 0);
+        mem
+    }
+}
+
+#[cfg(any(test, loom))]
+impl Memory for HeapMemory {
+    fn words(&self) -> &[AtomicU64] {
+        &self.0
+    }
+}
+
+/// Write the static header of a fresh ring into `words` (which nobody else sees yet).
+pub(crate) fn init_header(words: &[AtomicU64], capacity: u64, created_ns: u64) {
+    let header = StaticHeader {
+        magic: layout::MAGIC,
+        version: layout::VERSION,
+        endian: layout::ENDIAN_TAG,
+        header_len: HEADER_LEN as u64,
+        capacity,
+        topic_slots: TOPIC_SLOTS as u32,
+        index_slots: INDEX_SLOTS as u32,
+        created_ns,
+        reserved: [0; 2],
+    };
+    for (i, chunk) in header.as_bytes().chunks_exact(8).enumerate() {
+        // Relaxed: the ring is not shared yet; publication happens through the file system.
+        words[i].store(u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8])), Ordering::Relaxed);
+    }
+}
+
+#[cold]
+fn unreachable_layout() -> ! {
+    // Both sides are 64 bytes (asserted at compile time in layout.rs).
+    unreachable!("static header is 64 bytes")
+}
+
+/// Shared view of a ring's words with the geometry already validated.
+#[derive(Clone, Copy)]
+pub(crate) struct Ring<'a> {
+    words: &'a [AtomicU64],
+    capacity: u64,
+}
+
+impl<'a> Ring<'a> {
+    /// View `words` as a ring of `capacity` data bytes. The caller has validated the header:
+    /// `capacity` is a power of two and `words` spans exactly `HEADER_LEN + capacity` bytes.
+    pub(crate) fn new(words: &'a [AtomicU64], capacity: u64) -> Ring<'a> {
+        debug_assert!(capacity.is_power_of_two());
+        debug_assert_eq!(words.len() * 8, HEADER_LEN + capacity as usize);
+        Ring { words, capacity }
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn at(&self, byte_off: usize) -> &'a AtomicU64 {
+        &self.words[byte_off / 8]
+    }
+
+    /// Word index of data position `pos`.
+    fn data_word(&self, pos: u64) -> usize {
+        (HEADER_LEN + (pos & (self.capacity - 1)) as usize) / 8
+    }
+
+    /// Bytes left between `pos` and the end of the data region.
+    fn room(&self, pos: u64) -> u64 {
+        self.capacity - (pos & (self.capacity - 1))
+    }
+
+    fn load_record_header(&self, pos: u64) -> RecordHeader {
+        let first = self.data_word(pos);
+        let mut raw = [0u64; 8];
+        for (i, w) in raw.iter_mut().enumerate() {
+            // Relaxed: validated afterwards against the tail intent (SYNC intent).
+            *w = self.words[first + i].load(Ordering::Relaxed);
+        }
+        RecordHeader::read_from_bytes(raw.as_bytes()).unwrap_or_else(|_| unreachable_layout())
+    }
+
+    /// Whether the bytes at `pos..` were possibly overwritten, judged after the loads that read
+    /// them. SYNC intent (reader side): the Acquire fence orders the preceding relaxed data loads
+    /// before the intent load, so if any of them saw a byte the writer stored after raising the
+    /// intent (writer: intent store, Release fence, data stores), this load sees that intent.
+    fn overwritten(&self, pos: u64) -> bool {
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence above.
+        let intent = self.at(off::TAIL_INTENT).load(Ordering::Relaxed);
+        // The writer overwrites position `p` when it writes `p + capacity`; everything below
+        // `intent` may have been written, so `pos` survives while `pos + capacity >= intent`.
+        intent > pos.saturating_add(self.capacity)
+    }
+
+    /// Committed tail. SYNC tail (reader side): Acquire pairs with the writer's Release store at
+    /// commit, making every record before the tail visible.
+    pub(crate) fn tail(&self) -> u64 {
+        self.at(off::TAIL).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn head(&self) -> u64 {
+        // Acquire: a fresher head saves a retry; correctness comes from `overwritten` checks.
+        self.at(off::HEAD).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        // Relaxed: a plain counter, compared for change only.
+        self.at(off::EPOCH).load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn pid(&self) -> u64 {
+        // Relaxed: informational.
+        self.at(off::PID).load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn heartbeat_ns(&self) -> u64 {
+        // Relaxed: informational.
+        self.at(off::HEARTBEAT).load(Ordering::Relaxed)
+    }
+
+    /// The word readers sleep on (its low 32 bits are the futex word).
+    pub(crate) fn notify_word(&self) -> &'a AtomicU64 {
+        self.at(off::NOTIFY)
+    }
+
+    /// Registered topic names, in id order.
+    pub(crate) fn topic_names(&self) -> Vec<String> {
+        // SYNC topics (reader side): Acquire pairs with the Release store of the count after the
+        // name words were written.
+        let count = self.at(off::TOPIC_COUNT).load(Ordering::Acquire).min(TOPIC_SLOTS as u64);
+        (0..count as usize).map(|id| self.topic_name(id)).collect()
+    }
+
+    fn topic_name(&self, id: usize) -> String {
+        let mut bytes = [0u8; TOPIC_NAME_MAX];
+        for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
+            // Relaxed: published by SYNC topics; names never change once registered.
+            let w = self.at(layout::topic_slot(id) + i * 8).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_ne_bytes());
+        }
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(TOPIC_NAME_MAX);
+        String::from_utf8_lossy(&bytes[..len]).into_owned()
+    }
+
+    /// Size of the record at `pos` as it would be skipped: implicit padding when less than a
+    /// header fits before the end; otherwise from the header, bounds-checked.
+    fn skip_len(&self, pos: u64, header: &RecordHeader) -> Result<u64, &'static str> {
+        let room = self.room(pos);
+        let kind = Kind::from_u8(header.kind).ok_or("unknown record kind")?;
+        let len = match kind {
+            Kind::Padding => {
+                if u64::from(header.len) + RECORD_HEADER_LEN as u64 != room {
+                    return Err("padding record does not reach the end of the region");
+                }
+                room
+            }
+            Kind::Op | Kind::BlockEnd => {
+                let len = record_len(header.len as usize) as u64;
+                if len > room {
+                    return Err("record runs past the end of the region");
+                }
+                if kind == Kind::BlockEnd && header.len != 0 {
+                    return Err("block end record with a payload");
+                }
+                len
+            }
+        };
+        Ok(len)
+    }
+}
+
+/// Why the writer refused an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteFault {
+    NoBlock,
+    BlockOpen,
+    BlockNotAfter { block: u64, last: u64 },
+    BlockTooLarge { limit: u64 },
+    PayloadTooLarge { len: usize },
+    TopicName(String),
+    TopicTableFull,
+    UnknownTopic(u16),
+}
+
+/// What the writer knows about the block being written.
+struct OpenBlock {
+    number: u64,
+    timestamp: u32,
+    id: [u8; 20],
+    start: u64,
+    ops: u64,
+    first_written: bool,
+}
+
+/// Metadata of one op as the writer receives it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpMeta {
+    /// Index of the transaction in its block.
+    pub trx_index: u32,
+    /// Transaction id, 20 raw bytes (all zero for virtual ops without one).
+    pub trx_id: [u8; 20],
+    /// Index of the op in its transaction.
+    pub op_index: u32,
+    /// Produced by the chain itself (`get_ops_in_block` with `only_virtual`).
+    pub virtual_op: bool,
+}
+
+/// The single writer's private state.
+pub(crate) struct WriterCore {
+    /// Where the next record goes.
+    pos: u64,
+    /// Highest tail intent published (may exceed `pos` after a reopen discarded a partial block).
+    intent: u64,
+    /// Oldest position not yet overwritten.
+    head: u64,
+    next_seq: u64,
+    last_block: Option<u64>,
+    topics: Vec<String>,
+    /// Committed records per topic (what the header counters say after the last commit).
+    committed: Vec<u64>,
+    /// Records per topic in the open block.
+    pending: Vec<u64>,
+    /// Topics with a non-zero `pending` count.
+    dirty: Vec<u16>,
+    index_next: u64,
+    commit_seq: u64,
+    block: Option<OpenBlock>,
+}
+
+impl WriterCore {
+    /// A writer for a freshly initialised, empty ring.
+    pub(crate) fn fresh() -> WriterCore {
+        WriterCore {
+            pos: 0,
+            intent: 0,
+            head: 0,
+            next_seq: 0,
+            last_block: None,
+            topics: Vec::new(),
+            committed: Vec::new(),
+            pending: Vec::new(),
+            dirty: Vec::new(),
+            index_next: 0,
+            commit_seq: 0,
+            block: None,
+        }
+    }
+
+    /// Take over an existing ring: validate every committed record from the head to the tail,
+    /// recompute the writer state and discard anything after the tail (an uncommitted block).
+    pub(crate) fn recover(ring: &Ring<'_>) -> Result<WriterCore, String> {
+        let load = |o| ring.at(o).load(Ordering::Relaxed);
+        let (tail, intent, head) = (load(off::TAIL), load(off::TAIL_INTENT), load(off::HEAD));
+        let cap = ring.capacity();
+        if !(head <= tail && tail <= intent && intent - head <= cap) {
+            return Err(format!(
+                "inconsistent positions: head {head}, tail {tail}, tail intent {intent}, capacity {cap}"
+            ));
+        }
+        let topics = ring.topic_names();
+        if topics.iter().any(|t| validate_topic(t).is_err()) {
+            return Err("topic table holds an invalid name".into());
+        }
+        let mut counts: Vec<u64> =
+            (0..topics.len()).map(|id| load(layout::topic_counter(id))).collect();
+        let mut next_seq = None;
+        let mut last_block: Option<u64> = None;
+        let mut last_end = None;
+        let mut pos = head;
+        while pos < tail {
+            if ring.room(pos) < RECORD_HEADER_LEN as u64 {
+                pos += ring.room(pos);
+                continue;
+            }
+            let h = ring.load_record_header(pos);
+            let len = ring.skip_len(pos, &h).map_err(|e| format!("record at {pos}: {e}"))?;
+            if let Some(expected) = next_seq
+                && h.seq != expected
+            {
+                return Err(format!("record at {pos}: sequence {} where {expected} was due", h.seq));
+            }
+            if last_block.is_some_and(|b| h.block < b) {
+                return Err(format!("record at {pos}: block number goes backwards"));
+            }
+            match Kind::from_u8(h.kind) {
+                Some(Kind::Op) => {
+                    let t = usize::from(h.topic);
+                    if t >= topics.len() {
+                        return Err(format!("record at {pos}: unregistered topic {t}"));
+                    }
+                    counts[t] = h.topic_seq + 1;
+                    next_seq = Some(h.seq + 1);
+                }
+                Some(Kind::BlockEnd) => {
+                    next_seq = Some(h.seq);
+                    last_end = Some(pos);
+                }
+                _ => next_seq = Some(h.seq),
+            }
+            last_block = Some(h.block);
+            pos += len;
+        }
+        if pos != tail {
+            return Err(format!("records overrun the tail ({pos} > {tail})"));
+        }
+        if tail > 0 && last_end.map(|e| e + RECORD_HEADER_LEN as u64) != Some(tail) {
+            return Err("the committed tail does not follow a block end record".into());
+        }
+        let last_end_header = last_end.map(|e| ring.load_record_header(e));
+        Ok(WriterCore {
+            pos: tail,
+            intent,
+            head,
+            next_seq: next_seq.unwrap_or(0),
+            last_block: last_end_header.map(|h| h.block),
+            pending: vec![0; topics.len()],
+            topics,
+            committed: counts,
+            dirty: Vec::new(),
+            index_next: load(off::INDEX_NEXT),
+            commit_seq: load(off::COMMIT_SEQ) & !1,
+            block: None,
+        })
+    }
+
+    /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back,
+    /// under the sequence lock, closing any lock a dead writer left odd.
+    pub(crate) fn republish(&mut self, ring: &Ring<'_>) {
+        self.commit_seq += 1;
+        // SYNC counters (writer side), as in `commit`.
+        ring.at(off::COMMIT_SEQ).store(self.commit_seq, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (t, &n) in self.committed.iter().enumerate() {
+            // Relaxed: inside the sequence lock (SYNC counters).
+            ring.at(layout::topic_counter(t)).store(n, Ordering::Relaxed);
+        }
+        // Relaxed: a hint.
+        ring.at(off::LAST_BLOCK).store(self.last_block.map_or(0, |b| b + 1), Ordering::Relaxed);
+        self.commit_seq += 1;
+        // SYNC counters (writer side): Release closes the sequence lock.
+        ring.at(off::COMMIT_SEQ).store(self.commit_seq, Ordering::Release);
+    }
+
+    pub(crate) fn last_block(&self) -> Option<u64> {
+        self.last_block
+    }
+
+    #[cfg(test)]
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    #[cfg(test)]
+    pub(crate) fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// Id of topic `name`, registering it if new.
+    pub(crate) fn topic(&mut self, ring: &Ring<'_>, name: &str) -> Result<u16, WriteFault> {
+        if let Some(id) = self.topics.iter().position(|t| t == name) {
+            return Ok(id as u16);
+        }
+        validate_topic(name).map_err(|_| WriteFault::TopicName(name.to_string()))?;
+        let id = self.topics.len();
+        if id >= TOPIC_SLOTS {
+            return Err(WriteFault::TopicTableFull);
+        }
+        let mut bytes = [0u8; TOPIC_NAME_MAX];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+            let w = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+            // Relaxed: published by the Release store of the count below (SYNC topics).
+            ring.at(layout::topic_slot(id) + i * 8).store(w, Ordering::Relaxed);
+        }
+        // Relaxed: a new slot's counter is zero; counters are published under SYNC counters.
+        ring.at(layout::topic_counter(id)).store(0, Ordering::Relaxed);
+        // SYNC topics (writer side): readers that load this count with Acquire see the name.
+        ring.at(off::TOPIC_COUNT).store(id as u64 + 1, Ordering::Release);
+        self.topics.push(name.to_string());
+        self.committed.push(0);
+        self.pending.push(0);
+        Ok(id as u16)
+    }
+
+    /// Start block `number`; it becomes visible to readers only at [`WriterCore::commit`].
+    pub(crate) fn begin(&mut self, number: u64, timestamp: u32, id: [u8; 20]) -> Result<(), WriteFault> {
+        if self.block.is_some() {
+            return Err(WriteFault::BlockOpen);
+        }
+        if let Some(last) = self.last_block
+            && number <= last
+        {
+            return Err(WriteFault::BlockNotAfter { block: number, last });
+        }
+        self.block = Some(OpenBlock { number, timestamp, id, start: self.pos, ops: 0, first_written: false });
+        Ok(())
+    }
+
+    /// Append one op of the open block.
+    pub(crate) fn push(
+        &mut self,
+        ring: &Ring<'_>,
+        topic: u16,
+        meta: &OpMeta,
+        payload: &[u8],
+    ) -> Result<(), WriteFault> {
+        if usize::from(topic) >= self.topics.len() {
+            return Err(WriteFault::UnknownTopic(topic));
+        }
+        if payload.len() as u64 > ring.capacity() / 4 || payload.len() > u32::MAX as usize {
+            return Err(WriteFault::PayloadTooLarge { len: payload.len() });
+        }
+        let Some(block) = self.block.as_ref() else {
+            return Err(WriteFault::NoBlock);
+        };
+        let t = usize::from(topic);
+        let header = RecordHeader {
+            len: payload.len() as u32,
+            kind: Kind::Op as u8,
+            flags: if meta.virtual_op { FLAG_VIRTUAL } else { 0 },
+            topic,
+            seq: self.next_seq,
+            topic_seq: self.committed[t] + self.pending[t],
+            block: block.number,
+            trx_index: meta.trx_index,
+            op_index: meta.op_index,
+            timestamp: block.timestamp,
+            trx_id: meta.trx_id,
+        };
+        self.append(ring, header, payload)?;
+        self.next_seq += 1;
+        if self.pending[t] == 0 {
+            self.dirty.push(topic);
+        }
+        self.pending[t] += 1;
+        if let Some(b) = self.block.as_mut() {
+            b.ops += 1;
+        }
+        Ok(())
+    }
+
+    /// Drop the open block: its records stay invisible (the tail never covered them) and the
+    /// next block overwrites them.
+    pub(crate) fn abort(&mut self) {
+        if let Some(block) = self.block.take() {
+            self.pos = block.start;
+            self.next_seq -= block.ops;
+            for t in self.dirty.drain(..) {
+                self.pending[usize::from(t)] = 0;
+            }
+        }
+    }
+
+    /// Close the open block and make it visible to readers in one step (the tail store).
+    pub(crate) fn commit(&mut self, ring: &Ring<'_>) -> Result<u64, WriteFault> {
+        let Some(block) = self.block.as_ref() else {
+            return Err(WriteFault::NoBlock);
+        };
+        let (number, start) = (block.number, block.start);
+        let end = RecordHeader {
+            len: 0,
+            kind: Kind::BlockEnd as u8,
+            flags: 0,
+            topic: 0,
+            seq: self.next_seq,
+            topic_seq: block.ops,
+            block: number,
+            trx_index: 0,
+            op_index: 0,
+            timestamp: block.timestamp,
+            trx_id: block.id,
+        };
+        self.append(ring, end, &[])?;
+        self.block = None;
+
+        let slot = (self.index_next % INDEX_SLOTS as u64) as usize;
+        // Relaxed: readers check an index entry against the record it points to (SYNC index is
+        // content validation, see `Reader::seek_block`), and the tail store below publishes it.
+        ring.at(layout::index_slot(slot)).store(number, Ordering::Relaxed);
+        ring.at(layout::index_slot(slot) + 8).store(start, Ordering::Relaxed);
+        self.index_next += 1;
+
+        // SYNC counters (writer side): a sequence lock around the tail and the topic counters,
+        // so a reader can snapshot them together. Odd while they change.
+        self.commit_seq += 1;
+        ring.at(off::COMMIT_SEQ).store(self.commit_seq, Ordering::Relaxed);
+        fence(Ordering::Release);
+        // Relaxed: inside the sequence lock; readers of the index also validate by content.
+        ring.at(off::INDEX_NEXT).store(self.index_next, Ordering::Relaxed);
+        // SYNC tail (writer side): Release publishes every record of the block, the block end
+        // and the index entry to readers that load the tail with Acquire. This single store is
+        // the commit: a crash before it leaves the block invisible, after it the block is whole.
+        ring.at(off::TAIL).store(self.pos, Ordering::Release);
+        for t in self.dirty.drain(..) {
+            let t = usize::from(t);
+            self.committed[t] += self.pending[t];
+            self.pending[t] = 0;
+            // Relaxed: inside the sequence lock (SYNC counters).
+            ring.at(layout::topic_counter(t)).store(self.committed[t], Ordering::Relaxed);
+        }
+        // Relaxed: a hint, never used for positioning.
+        ring.at(off::LAST_BLOCK).store(number + 1, Ordering::Relaxed);
+        self.commit_seq += 1;
+        // SYNC counters (writer side): Release closes the sequence lock.
+        ring.at(off::COMMIT_SEQ).store(self.commit_seq, Ordering::Release);
+        self.last_block = Some(number);
+        // Release: a reader woken by this change finds the new tail (it re-reads it with Acquire).
+        let notify = ring.notify_word();
+        notify.store(notify.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+        Ok(number)
+    }
+
+    /// Reserve room for a record of `len` bytes (padding to the end of the region first if it
+    /// does not fit), advance the head past what it will overwrite, raise the tail intent, then
+    /// write the record.
+    fn append(&mut self, ring: &Ring<'_>, header: RecordHeader, payload: &[u8]) -> Result<(), WriteFault> {
+        let cap = ring.capacity();
+        let len = record_len(payload.len()) as u64;
+        let room = ring.room(self.pos);
+        let start = if room < len { self.pos + room } else { self.pos };
+        let end = start + len;
+        let Some(block) = self.block.as_mut() else {
+            return Err(WriteFault::NoBlock);
+        };
+        if end - block.start > cap / 2 {
+            return Err(WriteFault::BlockTooLarge { limit: cap / 2 });
+        }
+        let mut flags = header.flags;
+        let mut pad_flags = 0;
+        if !block.first_written {
+            block.first_written = true;
+            if start != self.pos && room >= RECORD_HEADER_LEN as u64 {
+                pad_flags = FLAG_BLOCK_START;
+            } else {
+                flags |= FLAG_BLOCK_START;
+            }
+        }
+        let block_number = block.number;
+
+        // The head moves before the intent so that, even after a crash, head >= intent - cap.
+        while self.head + cap < end {
+            self.head += self.own_record_len(ring, self.head);
+        }
+        // Relaxed: readers treat the head as a hint and validate what they read at it.
+        ring.at(off::HEAD).store(self.head, Ordering::Relaxed);
+        if end > self.intent {
+            self.intent = end;
+            // Relaxed + Release fence: SYNC intent (writer side). A reader that sees any byte
+            // stored below sees this intent after its Acquire fence.
+            ring.at(off::TAIL_INTENT).store(end, Ordering::Relaxed);
+        }
+        fence(Ordering::Release);
+
+        if start != self.pos && room >= RECORD_HEADER_LEN as u64 {
+            let pad = RecordHeader {
+                len: (room - RECORD_HEADER_LEN as u64) as u32,
+                kind: Kind::Padding as u8,
+                flags: pad_flags,
+                seq: header.seq,
+                block: block_number,
+                timestamp: header.timestamp,
+                ..RecordHeader::default()
+            };
+            self.store_bytes(ring, self.pos, pad.as_bytes());
+        }
+        let header = RecordHeader { flags, ..header };
+        self.store_bytes(ring, start, header.as_bytes());
+        self.store_bytes(ring, start + RECORD_HEADER_LEN as u64, payload);
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Length of a record this writer wrote (or validated at recovery).
+    fn own_record_len(&self, ring: &Ring<'_>, pos: u64) -> u64 {
+        let room = ring.room(pos);
+        if room < RECORD_HEADER_LEN as u64 {
+            return room;
+        }
+        let h = ring.load_record_header(pos);
+        // The writer's own records are well formed; the fallback keeps the loop finite anyway.
+        ring.skip_len(pos, &h).unwrap_or(room)
+    }
+
+    /// Store `bytes` at data position `pos` as whole words, zero-padding the last one.
+    fn store_bytes(&self, ring: &Ring<'_>, pos: u64, bytes: &[u8]) {
+        let first = ring.data_word(pos);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            // Relaxed: ordered after the intent by the Release fence in `append` (SYNC intent)
+            // and published by the tail store at commit (SYNC tail).
+            ring.words[first + i].store(u64::from_ne_bytes(w), Ordering::Relaxed);
+        }
+    }
+
+    /// Record who writes the ring now: a new epoch, our pid, a fresh heartbeat.
+    pub(crate) fn claim(&self, ring: &Ring<'_>, pid: u64, now_ns: u64) -> u64 {
+        let epoch = ring.epoch().wrapping_add(1);
+        // Relaxed: liveness fields are independent, informational words.
+        ring.at(off::EPOCH).store(epoch, Ordering::Relaxed);
+        ring.at(off::PID).store(pid, Ordering::Relaxed);
+        ring.at(off::HEARTBEAT).store(now_ns, Ordering::Relaxed);
+        epoch
+    }
+
+    /// Refresh the heartbeat.
+    pub(crate) fn heartbeat(&self, ring: &Ring<'_>, now_ns: u64) {
+        // Relaxed: informational.
+        ring.at(off::HEARTBEAT).store(now_ns, Ordering::Relaxed);
+    }
+}
+
+/// A topic name is 1 to 56 bytes of `[a-z0-9_]`.
+pub(crate) fn validate_topic(name: &str) -> Result<(), ()> {
+    let ok = !name.is_empty()
+        && name.len() <= TOPIC_NAME_MAX
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok { Ok(()) } else { Err(()) }
+}
+
+/// What one step of a reader produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// Nothing committed beyond the reader's position.
+    Empty,
+    /// An op that passes the filter; its payload is in the caller's buffer.
+    Op { header: RecordHeader, index_in_block: u32 },
+    /// The end of a block (every op of it has been passed).
+    BlockEnd(RecordHeader),
+    /// The writer overwrote records before the reader got to them; the reader moved to the
+    /// oldest whole block still in the ring.
+    Lagged { lost: u64, lost_matching: u64 },
+}
+
+/// Why a reader cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReadFault {
+    /// The bytes at `pos` are not a record this protocol writes.
+    Corrupt { pos: u64, reason: String },
+    /// The writer kept overwriting the ring faster than the reader could find a valid record.
+    Overrun,
+}
+
+fn corrupt(pos: u64, reason: impl Into<String>) -> ReadFault {
+    ReadFault::Corrupt { pos, reason: reason.into() }
+}
+
+/// Where `Block(n)` leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seek {
+    /// Position of the first record of the first block numbered `n` or more.
+    Found(u64),
+    /// Block `n` was overwritten; `earliest` is the oldest whole block left.
+    Gone { earliest: u64 },
+    /// Block `n` is not committed yet; `last` is the last committed block.
+    NotYet { last: Option<u64> },
+}
+
+/// Topic filter: subscribed names, resolved to ids as the writer registers them.
+struct Filter {
+    names: Vec<String>,
+    bits: [u64; TOPIC_SLOTS / 64],
+    /// For subscribed ids: records of that topic before the reader's position.
+    expected: Vec<u64>,
+}
+
+impl Filter {
+    fn contains(&self, id: u16) -> bool {
+        let id = usize::from(id);
+        id < TOPIC_SLOTS && self.bits[id / 64] & (1 << (id % 64)) != 0
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..TOPIC_SLOTS as u16).filter(|&id| self.contains(id))
+    }
+}
+
+/// A reader's private cursor over the ring.
+pub(crate) struct ReaderCore {
+    pos: u64,
+    tail: u64,
+    next_seq: u64,
+    topics: Vec<String>,
+    filter: Option<Filter>,
+    /// Counts in `filter.expected` are not established yet (done on the first poll).
+    baseline_due: bool,
+    /// Ops of the current block already passed, all topics.
+    in_block: u32,
+}
+
+/// Give up finding a valid record after this many laps in a row.
+const MAX_RECOVERY_ATTEMPTS: usize = 64;
+/// Spins waiting for a commit to finish before deferring a counter snapshot.
+const MAX_SEQLOCK_SPINS: usize = 1000;
+
+impl ReaderCore {
+    /// A reader at block boundary `pos` (a position returned by the seek functions below),
+    /// passing only ops whose topic is in `topics` (all ops for `None`).
+    pub(crate) fn new(ring: &Ring<'_>, pos: u64, topics: Option<&[String]>) -> Result<ReaderCore, ReadFault> {
+        let next_seq = seq_at(ring, pos)?.ok_or(ReadFault::Overrun)?;
+        let mut reader = ReaderCore {
+            pos,
+            tail: pos,
+            next_seq,
+            topics: Vec::new(),
+            filter: topics.map(|names| Filter {
+                names: names.to_vec(),
+                bits: [0; TOPIC_SLOTS / 64],
+                expected: vec![0; TOPIC_SLOTS],
+            }),
+            baseline_due: topics.is_some(),
+            in_block: 0,
+        };
+        reader.refresh_topics(ring);
+        Ok(reader)
+    }
+
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Name of topic `id` as registered in the ring.
+    pub(crate) fn topic_name(&self, id: u16) -> &str {
+        self.topics.get(usize::from(id)).map_or("", String::as_str)
+    }
+
+    /// Re-read the topic table and resolve subscribed names that appeared since.
+    fn refresh_topics(&mut self, ring: &Ring<'_>) {
+        let names = ring.topic_names();
+        if let Some(f) = self.filter.as_mut() {
+            for (id, name) in names.iter().enumerate().skip(self.topics.len()) {
+                if f.names.iter().any(|n| n == name) {
+                    f.bits[id / 64] |= 1 << (id % 64);
+                    // A topic registered after the baseline has no record before our position.
+                    f.expected[id] = 0;
+                }
+            }
+        }
+        self.topics = names;
+    }
+
+    /// Next record passing the filter, block end, lag report, or nothing new.
+    pub(crate) fn poll(&mut self, ring: &Ring<'_>, buf: &mut Vec<u8>) -> Result<Polled, ReadFault> {
+        if self.baseline_due {
+            match topic_counts_at(ring, self, self.pos)? {
+                Counts::Ready(counts) => {
+                    if let Some(f) = self.filter.as_mut() {
+                        for (id, n) in counts {
+                            f.expected[usize::from(id)] = n;
+                        }
+                    }
+                    self.baseline_due = false;
+                }
+                Counts::Busy => return Ok(Polled::Empty),
+                Counts::Lapped => return self.recover(ring),
+            }
+        }
+        let cap = ring.capacity();
+        loop {
+            if self.pos >= self.tail {
+                self.tail = ring.tail();
+                if self.pos == self.tail {
+                    return Ok(Polled::Empty);
+                }
+                if self.pos > self.tail {
+                    return Err(corrupt(self.pos, format!("committed tail {} went backwards", self.tail)));
+                }
+            }
+            if self.tail - self.pos > cap {
+                return self.recover(ring);
+            }
+            let room = ring.room(self.pos);
+            if room < RECORD_HEADER_LEN as u64 {
+                self.pos += room;
+                continue;
+            }
+            let h = ring.load_record_header(self.pos);
+            if ring.overwritten(self.pos) {
+                return self.recover(ring);
+            }
+            let len = ring.skip_len(self.pos, &h).map_err(|e| corrupt(self.pos, e))?;
+            if self.pos + len > self.tail {
+                return Err(corrupt(self.pos, "record runs past the committed tail"));
+            }
+            if h.seq != self.next_seq {
+                return Err(corrupt(self.pos, format!("sequence {} where {} was due", h.seq, self.next_seq)));
+            }
+            match Kind::from_u8(h.kind) {
+                Some(Kind::Op) => {}
+                Some(Kind::BlockEnd) => {
+                    self.pos += len;
+                    self.in_block = 0;
+                    return Ok(Polled::BlockEnd(h));
+                }
+                _ => {
+                    self.pos += len;
+                    continue;
+                }
+            }
+            if usize::from(h.topic) >= self.topics.len() {
+                self.refresh_topics(ring);
+                if usize::from(h.topic) >= self.topics.len() {
+                    return Err(corrupt(self.pos, format!("unregistered topic id {}", h.topic)));
+                }
+            }
+            let wanted = self.filter.as_ref().is_none_or(|f| f.contains(h.topic));
+            if wanted {
+                copy_payload(ring, self.pos + RECORD_HEADER_LEN as u64, h.len as usize, buf);
+                if ring.overwritten(self.pos) {
+                    return self.recover(ring);
+                }
+                if let Some(f) = self.filter.as_mut() {
+                    f.expected[usize::from(h.topic)] = h.topic_seq + 1;
+                }
+            }
+            let index_in_block = self.in_block;
+            self.in_block += 1;
+            self.next_seq += 1;
+            self.pos += len;
+            if wanted {
+                return Ok(Polled::Op { header: h, index_in_block });
+            }
+        }
+    }
+
+    /// Move to the oldest whole block still in the ring and count what was lost.
+    fn recover(&mut self, ring: &Ring<'_>) -> Result<Polled, ReadFault> {
+        for _ in 0..MAX_RECOVERY_ATTEMPTS {
+            let Some(start) = first_block_start(ring, ring.head())? else { continue };
+            let Some(seq) = seq_at(ring, start)? else { continue };
+            if seq < self.next_seq {
+                return Err(corrupt(start, format!("sequence {seq} behind the reader's {}", self.next_seq)));
+            }
+            let counts = match self.filter {
+                Some(_) => {
+                    self.refresh_topics(ring);
+                    match topic_counts_at(ring, self, start)? {
+                        Counts::Ready(c) => Some(c),
+                        Counts::Lapped => continue,
+                        Counts::Busy => return Ok(Polled::Empty),
+                    }
+                }
+                None => None,
+            };
+            let lost = seq - self.next_seq;
+            let lost_matching = match (self.filter.as_mut(), counts) {
+                (Some(f), Some(counts)) => {
+                    let mut n = 0u64;
+                    for (id, count) in counts {
+                        let e = &mut f.expected[usize::from(id)];
+                        n += count.saturating_sub(*e);
+                        *e = count;
+                    }
+                    n
+                }
+                _ => lost,
+            };
+            self.pos = start;
+            self.tail = start;
+            self.next_seq = seq;
+            self.in_block = 0;
+            self.baseline_due = false;
+            return Ok(Polled::Lagged { lost, lost_matching });
+        }
+        Err(ReadFault::Overrun)
+    }
+}
+
+/// Copy `len` payload bytes at `pos` into `buf` with word-wise atomic loads.
+fn copy_payload(ring: &Ring<'_>, pos: u64, len: usize, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.reserve(len.next_multiple_of(8));
+    let first = ring.data_word(pos);
+    for i in 0..len.div_ceil(8) {
+        // Relaxed: validated afterwards against the tail intent (SYNC intent).
+        buf.extend_from_slice(&ring.words[first + i].load(Ordering::Relaxed).to_ne_bytes());
+    }
+    buf.truncate(len);
+}
+
+/// The global sequence at block boundary `pos` (`None`: overwritten meanwhile).
+fn seq_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    if pos > tail {
+        return Err(corrupt(pos, format!("position beyond the committed tail {tail}")));
+    }
+    let at = if pos == tail {
+        if tail == 0 {
+            return Ok(Some(0));
+        }
+        tail - RECORD_HEADER_LEN as u64
+    } else if ring.room(pos) < RECORD_HEADER_LEN as u64 {
+        pos + ring.room(pos)
+    } else {
+        pos
+    };
+    let h = ring.load_record_header(at);
+    if ring.overwritten(at) {
+        return Ok(None);
+    }
+    if pos == tail && Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+        return Err(corrupt(at, "the committed tail does not follow a block end record"));
+    }
+    Ok(Some(h.seq))
+}
+
+/// First block boundary at or after `from` (the tail if no block starts before it).
+/// `None`: the records walked were overwritten meanwhile.
+fn first_block_start(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    let mut pos = from;
+    while pos < tail {
+        let room = ring.room(pos);
+        if room < RECORD_HEADER_LEN as u64 {
+            pos += room;
+            continue;
+        }
+        let h = ring.load_record_header(pos);
+        if ring.overwritten(pos) {
+            return Ok(None);
+        }
+        if h.flags & FLAG_BLOCK_START != 0 {
+            return Ok(Some(pos));
+        }
+        pos += ring.skip_len(pos, &h).map_err(|e| corrupt(pos, e))?;
+    }
+    Ok(Some(tail.max(from)))
+}
+
+enum Counts {
+    /// (topic id, records of that topic before the position) for each subscribed id.
+    Ready(Vec<(u16, u64)>),
+    Lapped,
+    /// A commit is in progress (or its writer died inside one): try again later.
+    Busy,
+}
+
+/// Records of each subscribed topic before `pos`: the committed counters, snapshotted together
+/// with the tail, minus the matching records between `pos` and that tail.
+fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Counts, ReadFault> {
+    let Some(filter) = reader.filter.as_ref() else { return Ok(Counts::Ready(Vec::new())) };
+    let ids: Vec<u16> = filter.ids().collect();
+    let mut snapshot = None;
+    for _ in 0..MAX_SEQLOCK_SPINS {
+        // SYNC counters (reader side): Acquire pairs with the Release store that closed the
+        // last commit's sequence lock, so the tail read below covers committed records.
+        let s1 = ring.at(off::COMMIT_SEQ).load(Ordering::Acquire);
+        if s1 % 2 == 1 {
+            crate::sync::yield_now();
+            continue;
+        }
+        // Relaxed: validated by the sequence lock.
+        let tail = ring.at(off::TAIL).load(Ordering::Relaxed);
+        let counts: Vec<(u16, u64)> = ids
+            .iter()
+            .map(|&id| (id, ring.at(layout::topic_counter(usize::from(id))).load(Ordering::Relaxed)))
+            .collect();
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence (SYNC counters).
+        if ring.at(off::COMMIT_SEQ).load(Ordering::Relaxed) == s1 {
+            snapshot = Some((tail, counts));
+            break;
+        }
+    }
+    let Some((tail, mut counts)) = snapshot else { return Ok(Counts::Busy) };
+    if tail < pos {
+        return Err(corrupt(pos, format!("position beyond the committed tail {tail}")));
+    }
+    let mut p = pos;
+    while p < tail {
+        let room = ring.room(p);
+        if room < RECORD_HEADER_LEN as u64 {
+            p += room;
+            continue;
+        }
+        let h = ring.load_record_header(p);
+        if ring.overwritten(p) {
+            return Ok(Counts::Lapped);
+        }
+        if Kind::from_u8(h.kind) == Some(Kind::Op)
+            && let Some(c) = counts.iter_mut().find(|(id, _)| *id == h.topic)
+        {
+            c.1 = c.1.checked_sub(1).ok_or_else(|| corrupt(p, "topic counter below its records"))?;
+        }
+        p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
+    }
+    if ring.overwritten(pos) {
+        return Ok(Counts::Lapped);
+    }
+    Ok(Counts::Ready(counts))
+}
+
+/// Oldest whole block still in the ring (its first record's position), or the tail.
+pub(crate) fn seek_earliest(ring: &Ring<'_>) -> Result<u64, ReadFault> {
+    for _ in 0..MAX_RECOVERY_ATTEMPTS {
+        if let Some(p) = first_block_start(ring, ring.head())? {
+            return Ok(p);
+        }
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// The committed tail, a block boundary: where a reader that wants only new blocks starts.
+pub(crate) fn seek_latest(ring: &Ring<'_>) -> u64 {
+    ring.tail()
+}
+
+/// Last committed block, read from the block end record before the tail.
+pub(crate) fn last_committed_block(ring: &Ring<'_>) -> Result<Option<u64>, ReadFault> {
+    for _ in 0..MAX_RECOVERY_ATTEMPTS {
+        let tail = ring.tail();
+        if tail == 0 {
+            return Ok(None);
+        }
+        let at = tail - RECORD_HEADER_LEN as u64;
+        let h = ring.load_record_header(at);
+        if ring.overwritten(at) {
+            continue;
+        }
+        if Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+            return Err(corrupt(at, "the committed tail does not follow a block end record"));
+        }
+        return Ok(Some(h.block));
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// Position of the first block numbered `n` or more.
+pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
+    for _ in 0..MAX_RECOVERY_ATTEMPTS {
+        let last = last_committed_block(ring)?;
+        if last.is_none_or(|last| n > last) {
+            return Ok(Seek::NotYet { last });
+        }
+        let tail = ring.tail();
+        let Some(oldest) = first_block_start(ring, ring.head())? else { continue };
+        if oldest >= tail {
+            // Everything before the tail was overwritten while we looked; `last` is gone too.
+            continue;
+        }
+        let Some(oldest_block) = block_at(ring, oldest)? else { continue };
+        if n < oldest_block {
+            return Ok(Seek::Gone { earliest: oldest_block });
+        }
+        // Start from the newest index entry at or before `n` that still checks out.
+        // SYNC index (reader side): entries are validated against the records they point to.
+        let written = ring.at(off::INDEX_NEXT).load(Ordering::Acquire);
+        let mut from = oldest;
+        for e in written.saturating_sub(INDEX_SLOTS as u64)..written {
+            let slot = (e % INDEX_SLOTS as u64) as usize;
+            // Relaxed: validated below by content.
+            let block = ring.at(layout::index_slot(slot)).load(Ordering::Relaxed);
+            let pos = ring.at(layout::index_slot(slot) + 8).load(Ordering::Relaxed);
+            if block <= n && pos > from && pos < tail && block_at(ring, pos)? == Some(block) {
+                from = pos;
+            }
+        }
+        let mut p = from;
+        let mut lapped = false;
+        while p < tail {
+            let room = ring.room(p);
+            if room < RECORD_HEADER_LEN as u64 {
+                p += room;
+                continue;
+            }
+            let h = ring.load_record_header(p);
+            if ring.overwritten(p) {
+                lapped = true;
+                break;
+            }
+            if h.flags & FLAG_BLOCK_START != 0 && h.block >= n {
+                return Ok(Seek::Found(p));
+            }
+            p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
+        }
+        if !lapped {
+            return Ok(Seek::Found(tail));
+        }
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// Block number of the block starting at `pos` (`None`: not a block start, or overwritten).
+fn block_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
+    let at = if ring.room(pos) < RECORD_HEADER_LEN as u64 { pos + ring.room(pos) } else { pos };
+    if at % 8 != 0 {
+        return Ok(None);
+    }
+    let h = ring.load_record_header(at);
+    if ring.overwritten(at) || h.flags & FLAG_BLOCK_START == 0 {
+        return Ok(None);
+    }
+    Ok(Some(h.block))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A heap ring with its writer, for driving the protocol in tests.
+    pub(crate) struct Fixture {
+        pub mem: HeapMemory,
+        pub cap: u64,
+        pub writer: WriterCore,
+    }
+
+    impl Fixture {
+        pub fn new(cap: u64) -> Fixture {
+            Fixture { mem: HeapMemory::new(cap), cap, writer: WriterCore::fresh() }
+        }
+        pub fn ring(&self) -> Ring<'_> {
+            Ring::new(self.mem.words(), self.cap)
+        }
+        /// Write block `n` with one op per payload, topics cycling through `topics`.
+        pub fn block(&mut self, n: u64, topics: &[&str], payloads: &[Vec<u8>]) {
+            let ring = Ring::new(self.mem.words(), self.cap);
+            self.writer.begin(n, n as u32, [n as u8; 20]).unwrap();
+            for (i, p) in payloads.iter().enumerate() {
+                let t = self.writer.topic(&ring, topics[i % topics.len()]).unwrap();
+                let meta = OpMeta { trx_index: i as u32, op_index: 0, trx_id: [1; 20], virtual_op: false };
+                self.writer.push(&ring, t, &meta, p).unwrap();
+            }
+            self.writer.commit(&ring).unwrap();
+        }
+    }
+
+    fn drain(ring: &Ring<'_>, r: &mut ReaderCore) -> Vec<Result<(u64, Vec<u8>), Polled>> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            match r.poll(ring, &mut buf).unwrap() {
+                Polled::Empty => return out,
+                Polled::Op { header, .. } => out.push(Ok((header.block, buf.clone()))),
+                Polled::BlockEnd(_) => {}
+                lag => out.push(Err(lag)),
+            }
+        }
+    }
+
+    #[test]
+    fn reader_sees_committed_blocks_only() {
+        let mut f = Fixture::new(4096);
+        let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+        assert!(drain(&f.ring(), &mut r).is_empty());
+        f.block(10, &["vote"], &[b"{\"a\":1}".to_vec(), b"{}".to_vec()]);
+        let ring = Ring::new(f.mem.words(), f.cap);
+        f.writer.begin(11, 0, [0; 20]).unwrap();
+        f.writer.push(&ring, 0, &OpMeta::default(), b"partial").unwrap();
+        let got = drain(&f.ring(), &mut r);
+        assert_eq!(got, vec![Ok((10, b"{\"a\":1}".to_vec())), Ok((10, b"{}".to_vec()))]);
+        f.writer.abort();
+        f.block(11, &["vote"], &[b"x".to_vec()]);
+        assert_eq!(drain(&f.ring(), &mut r), vec![Ok((11, b"x".to_vec()))]);
+    }
+
+    #[test]
+    fn lapped_reader_gets_exact_loss_then_oldest_whole_block() {
+        let mut f = Fixture::new(4096);
+        let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+        for n in 1..=100 {
+            f.block(n, &["vote", "comment"], &[vec![7; 100], vec![8; 30]]);
+        }
+        let got = drain(&f.ring(), &mut r);
+        let Err(Polled::Lagged { lost, lost_matching }) = got[0] else { panic!("{got:?}") };
+        assert_eq!(lost, lost_matching);
+        let delivered = got.len() as u64 - 1;
+        assert_eq!(lost + delivered, 200);
+        let first_block = got[1].as_ref().unwrap().0;
+        assert_eq!(lost, (first_block - 1) * 2);
+    }
+
+    #[test]
+    fn filtered_reader_counts_only_its_topics() {
+        let mut f = Fixture::new(4096);
+        let mut r = ReaderCore::new(&f.ring(), 0, Some(&["comment".to_string()])).unwrap();
+        for n in 1..=100 {
+            f.block(n, &["vote", "vote", "comment"], &[vec![7; 50], vec![7; 50], vec![8; 30]]);
+        }
+        let got = drain(&f.ring(), &mut r);
+        let Err(Polled::Lagged { lost, lost_matching }) = got[0] else { panic!("{got:?}") };
+        let delivered = got.len() as u64 - 1;
+        assert_eq!(lost_matching + delivered, 100);
+        assert_eq!(lost, lost_matching * 3);
+    }
+
+    #[test]
+    fn seek_block_finds_sparse_blocks_and_reports_bounds() {
+        let mut f = Fixture::new(1 << 16);
+        for n in (10..200).step_by(10) {
+            f.block(n, &["vote"], &[vec![1; 40]]);
+        }
+        let ring = f.ring();
+        assert_eq!(seek_block(&ring, 300), Ok(Seek::NotYet { last: Some(190) }));
+        let Ok(Seek::Found(p)) = seek_block(&ring, 55) else { panic!() };
+        let mut r = ReaderCore::new(&ring, p, None).unwrap();
+        assert_eq!(drain(&ring, &mut r)[0], Ok((60, vec![1; 40])));
+        for n in 200..2000 {
+            f.block(n, &["vote"], &[vec![1; 40]]);
+        }
+        let ring = f.ring();
+        let Ok(Seek::Gone { earliest }) = seek_block(&ring, 55) else { panic!() };
+        let Ok(Seek::Found(p)) = seek_block(&ring, earliest) else { panic!() };
+        assert_eq!(p, seek_earliest(&ring).unwrap());
+        assert!(earliest > 1500 && earliest < 1990, "{earliest}");
+        let Ok(Seek::Found(p)) = seek_block(&ring, earliest + 10) else { panic!() };
+        let mut r = ReaderCore::new(&ring, p, None).unwrap();
+        let got = drain(&ring, &mut r);
+        assert_eq!(got.len() as u64, 1999 - (earliest + 10) + 1);
+        assert_eq!(got[0], Ok((earliest + 10, vec![1; 40])));
+    }
+
+    #[test]
+    fn recover_resumes_after_the_last_committed_block() {
+        let mut f = Fixture::new(4096);
+        for n in 1..=50 {
+            f.block(n, &["vote", "comment"], &[vec![1; 60], vec![2; 10]]);
+        }
+        let ring = Ring::new(f.mem.words(), f.cap);
+        f.writer.begin(51, 0, [0; 20]).unwrap();
+        f.writer.push(&ring, 0, &OpMeta::default(), &[9; 500]).unwrap();
+        // The writer dies here; a new one takes over.
+        let mut w = WriterCore::recover(&f.ring()).unwrap();
+        assert_eq!(w.last_block(), Some(50));
+        assert_eq!(w.next_seq(), 100);
+        assert_eq!(w.topics(), ["vote", "comment"]);
+        w.begin(51, 0, [0; 20]).unwrap();
+        w.push(&ring, 1, &OpMeta::default(), b"c").unwrap();
+        w.commit(&ring).unwrap();
+        let mut r = ReaderCore::new(&ring, seek_earliest(&ring).unwrap(), None).unwrap();
+        let got = drain(&ring, &mut r);
+        assert_eq!(got.last(), Some(&Ok((51, b"c".to_vec()))));
+        assert!(got.iter().all(|g| g.is_ok()));
+    }
+}

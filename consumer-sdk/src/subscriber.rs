@@ -1,0 +1,548 @@
+//! The reading side: any number of subscribers per ring, each with its own cursor.
+
+use crate::cursor::Cursor;
+use crate::error::{Error, RecvError};
+use crate::file::{self, Mapped};
+use crate::layout::{FLAG_VIRTUAL, RecordHeader};
+use crate::ring::{self, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
+use crossbeam_utils::Backoff;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where a new subscriber starts reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// At the committed tail: only blocks committed from now on.
+    Latest,
+    /// At the oldest whole block still in the ring.
+    Earliest,
+    /// At the first block numbered `n` or more. Opening fails with [`Error::BlockGone`] if block
+    /// `n` was overwritten, or [`Error::BlockNotYet`] if it is not committed yet.
+    Block(u64),
+    /// Just after the op a cursor names (see [`crate::CursorFile`]): the first op not yet
+    /// handled. If the cursor's block was overwritten meanwhile, reading starts at the oldest
+    /// whole block and the first receive reports [`RecvError::Gap`]; if the ring has not reached
+    /// the cursor yet (a new ring), ops up to the cursor are skipped as they arrive.
+    After(Cursor),
+}
+
+/// How a blocking receive waits for the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Spin briefly, then yield, then sleep on a futex the writer wakes at every commit. Costs
+    /// nothing while idle and wakes within microseconds; the right choice for almost every bot.
+    #[default]
+    Backoff,
+    /// Poll without ever sleeping: the lowest latency, one core per subscriber. Only for a few
+    /// latency-critical bots on a machine with cores to spare.
+    BusySpin,
+}
+
+/// One operation as published by the broadcaster, copied out of the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    topic: Arc<str>,
+    header: RecordHeader,
+    index_in_block: u32,
+    payload: Vec<u8>,
+}
+
+impl Op {
+    /// Op type without the `_operation` suffix: `vote`, `comment`, `custom_json`, ...
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// Block number.
+    pub fn block(&self) -> u64 {
+        self.header.block
+    }
+    /// Block timestamp, seconds since the Unix epoch (UTC).
+    pub fn timestamp(&self) -> u32 {
+        self.header.timestamp
+    }
+    /// Index of the transaction within the block.
+    pub fn trx_index(&self) -> u32 {
+        self.header.trx_index
+    }
+    /// Transaction id (20 bytes; zero for virtual ops that have none).
+    pub fn trx_id(&self) -> [u8; 20] {
+        self.header.trx_id
+    }
+    /// Transaction id as 40 lowercase hex digits, as nodes print it.
+    pub fn trx_id_hex(&self) -> String {
+        self.header.trx_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    /// Index of the op within its transaction.
+    pub fn op_index(&self) -> u32 {
+        self.header.op_index
+    }
+    /// Index of the op within its block, counting every topic: with the block number, a
+    /// position that survives broadcaster restarts and ring replacement.
+    pub fn index_in_block(&self) -> u32 {
+        self.index_in_block
+    }
+    /// Produced by the chain (`get_ops_in_block` virtual ops) rather than by a transaction.
+    pub fn is_virtual(&self) -> bool {
+        self.header.flags & FLAG_VIRTUAL != 0
+    }
+    /// Global sequence number of the op within this ring.
+    pub fn seq(&self) -> u64 {
+        self.header.seq
+    }
+    /// Sequence number of the op among ops of its topic within this ring.
+    pub fn topic_seq(&self) -> u64 {
+        self.header.topic_seq
+    }
+    /// The op body as the node sent it (compact JSON).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    /// Decode the body, borrowing from this op where the type allows (see [`crate::ops`]).
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.payload)
+    }
+    /// The position to save so a restarted bot resumes after this op.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            block: self.header.block,
+            index_in_block: self.index_in_block,
+            trx_index: self.header.trx_index,
+            op_index: self.header.op_index,
+        }
+    }
+}
+
+/// The end of a block: every op of it has been received (or filtered out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockEnd {
+    /// Block number.
+    pub block: u64,
+    /// Block timestamp, seconds since the Unix epoch.
+    pub timestamp: u32,
+    /// Block id, 20 bytes.
+    pub block_id: [u8; 20],
+    /// Ops the block holds, all topics.
+    pub op_count: u64,
+}
+
+/// What a receive returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An op that passes the topic filter.
+    Op(Op),
+    /// A block is complete.
+    BlockEnd(BlockEnd),
+}
+
+/// What a subscriber can tell about the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerStatus {
+    /// The writer process exists and its heartbeat is fresh.
+    Alive {
+        /// Writer process id.
+        pid: u64,
+        /// Writer epoch.
+        epoch: u64,
+    },
+    /// The writer process exists (or cannot be checked) but has not beaten for a while.
+    Stale {
+        /// Writer process id.
+        pid: u64,
+        /// Writer epoch.
+        epoch: u64,
+        /// Time since the last heartbeat.
+        silent_for: Duration,
+    },
+    /// The writer process is gone; a new one will bump the epoch and go on where it stopped.
+    Dead {
+        /// Writer process id.
+        pid: u64,
+        /// Writer epoch.
+        epoch: u64,
+    },
+}
+
+/// Configures a [`Subscriber`]; from [`Subscriber::open`].
+#[derive(Debug)]
+pub struct Builder {
+    path: PathBuf,
+    map: Mapped,
+    topics: Option<Vec<String>>,
+    wait: Wait,
+    stop: Option<Arc<AtomicBool>>,
+    stale_after: Duration,
+}
+
+impl std::fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapped").field("path", &self.path).field("capacity", &self.capacity).finish()
+    }
+}
+
+impl Builder {
+    /// Receive only ops of these topics (`vote`, `comment`, ...). Filtering reads record
+    /// headers only; payloads of other topics are never copied. Default: every topic.
+    pub fn topics<I, S>(mut self, topics: I) -> Builder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topics = Some(topics.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How blocking receives wait (default [`Wait::Backoff`]).
+    pub fn wait(mut self, wait: Wait) -> Builder {
+        self.wait = wait;
+        self
+    }
+
+    /// Blocking receives return [`RecvError::Stopped`] (and iterators end) soon after this flag
+    /// is raised, e.g. by a SIGTERM handler.
+    pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Builder {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// A writer whose heartbeat is older than this is reported as stale (default 5 s).
+    pub fn stale_after(mut self, after: Duration) -> Builder {
+        self.stale_after = after;
+        self
+    }
+
+    /// Position the subscriber and start.
+    pub fn start(self, start: Start) -> Result<Subscriber, Error> {
+        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let corrupt = |f: ReadFault| fault_to_error(&self.path, f);
+        let mut skip = None;
+        let mut pending = None;
+        let pos = match start {
+            Start::Latest => ring::seek_latest(&ring),
+            Start::Earliest => ring::seek_earliest(&ring).map_err(corrupt)?,
+            Start::Block(n) => match ring::seek_block(&ring, n).map_err(corrupt)? {
+                Seek::Found(p) => p,
+                Seek::Gone { earliest } => return Err(Error::BlockGone { block: n, earliest }),
+                Seek::NotYet { last } => return Err(Error::BlockNotYet { block: n, last }),
+            },
+            Start::After(c) => {
+                skip = Some(c);
+                match ring::seek_block(&ring, c.block).map_err(corrupt)? {
+                    Seek::Found(p) => p,
+                    Seek::NotYet { .. } => ring::seek_latest(&ring),
+                    Seek::Gone { earliest } => {
+                        pending = Some(RecvError::Gap { last_seen: c.block, resumed_at: earliest });
+                        ring::seek_earliest(&ring).map_err(corrupt)?
+                    }
+                }
+            }
+        };
+        let core = ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(corrupt)?;
+        let epoch = ring.epoch();
+        Ok(Subscriber {
+            path: self.path,
+            map: self.map,
+            core,
+            buf: Vec::new(),
+            topics: self.topics,
+            topic_cache: Vec::new(),
+            wait: self.wait,
+            stop: self.stop,
+            stale_after: self.stale_after,
+            skip,
+            pending,
+            last_block: None,
+            last_op: None,
+            epoch,
+            last_file_check: Instant::now(),
+        })
+    }
+}
+
+fn fault_to_error(path: &Path, f: ReadFault) -> Error {
+    match f {
+        ReadFault::Corrupt { pos, reason } => {
+            Error::Corrupt { path: path.to_path_buf(), reason: format!("at position {pos}: {reason}") }
+        }
+        ReadFault::Overrun => Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: "the writer overwrote the ring faster than it could be positioned in".into(),
+        },
+    }
+}
+
+/// How often an idle subscriber checks whether the ring file was replaced.
+const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest single futex sleep, so stop flags and file replacement are noticed.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+/// Reads one ring with its own cursor. See the crate docs for the semantics.
+pub struct Subscriber {
+    path: PathBuf,
+    map: Mapped,
+    core: ReaderCore,
+    buf: Vec<u8>,
+    topics: Option<Vec<String>>,
+    topic_cache: Vec<Arc<str>>,
+    wait: Wait,
+    stop: Option<Arc<AtomicBool>>,
+    stale_after: Duration,
+    /// Ops at or before this position are skipped (resuming after a cursor).
+    skip: Option<Cursor>,
+    /// Reported by the next receive.
+    pending: Option<RecvError>,
+    last_block: Option<u64>,
+    last_op: Option<Cursor>,
+    epoch: u64,
+    last_file_check: Instant,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("path", &self.path)
+            .field("position", &self.core.pos())
+            .field("last_block", &self.last_block)
+            .finish()
+    }
+}
+
+impl Subscriber {
+    /// Open a ring by name (under `/dev/shm`) or path, read-only.
+    pub fn open(ring: &str) -> Result<Builder, Error> {
+        let path = file::resolve(ring)?;
+        let map = file::open_read(&path)?;
+        Ok(Builder { path, map, topics: None, wait: Wait::Backoff, stop: None, stale_after: Duration::from_secs(5) })
+    }
+
+    /// The ring file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last block whose end this subscriber has passed.
+    pub fn last_block(&self) -> Option<u64> {
+        self.last_block
+    }
+
+    /// The last op received, as a cursor to save.
+    pub fn position(&self) -> Option<Cursor> {
+        self.last_op
+    }
+
+    /// The last block committed to the ring, whether or not this subscriber has read it.
+    pub fn committed_block(&self) -> Option<u64> {
+        ring::last_committed_block(&self.ring()).ok().flatten()
+    }
+
+    fn ring(&self) -> Ring<'_> {
+        Ring::new(self.map.words(), self.map.capacity)
+    }
+
+    /// What the ring's header says about its writer.
+    pub fn producer_status(&self) -> ProducerStatus {
+        let ring = self.ring();
+        let (pid, epoch) = (ring.pid(), ring.epoch());
+        if file::process_exists(pid) == Some(false) {
+            return ProducerStatus::Dead { pid, epoch };
+        }
+        let silent_for = Duration::from_nanos(file::nanos_now().saturating_sub(ring.heartbeat_ns()));
+        if silent_for > self.stale_after {
+            return ProducerStatus::Stale { pid, epoch, silent_for };
+        }
+        ProducerStatus::Alive { pid, epoch }
+    }
+
+    /// Writer epoch last seen by this subscriber (changes when a new writer takes over).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Receive the next op or block end without blocking (`Ok(None)`: nothing new).
+    pub fn try_recv(&mut self) -> Result<Option<Event>, RecvError> {
+        loop {
+            if let Some(e) = self.pending.take() {
+                return Err(e);
+            }
+            let ring = Ring::new(self.map.words(), self.map.capacity);
+            let polled = self.core.poll(&ring, &mut self.buf).map_err(|f| self.fault(f))?;
+            match polled {
+                Polled::Empty => {
+                    self.epoch = ring.epoch();
+                    if self.last_file_check.elapsed() >= FILE_CHECK_INTERVAL {
+                        self.last_file_check = Instant::now();
+                        if self.reopen_if_replaced()? {
+                            continue;
+                        }
+                    }
+                    return Ok(None);
+                }
+                Polled::Lagged { lost, lost_matching } => return Err(RecvError::Lagged { lost, lost_matching }),
+                Polled::BlockEnd(h) => {
+                    if self.skip.is_some_and(|c| h.block < c.block) {
+                        continue;
+                    }
+                    if self.skip.is_some_and(|c| h.block == c.block) {
+                        self.skip = None;
+                    }
+                    self.last_block = Some(h.block);
+                    return Ok(Some(Event::BlockEnd(BlockEnd {
+                        block: h.block,
+                        timestamp: h.timestamp,
+                        block_id: h.trx_id,
+                        op_count: h.topic_seq,
+                    })));
+                }
+                Polled::Op { header, index_in_block } => {
+                    if let Some(c) = self.skip {
+                        if header.block < c.block || (header.block == c.block && index_in_block <= c.index_in_block) {
+                            continue;
+                        }
+                        self.skip = None;
+                    }
+                    let op = Op {
+                        topic: self.topic_arc(header.topic),
+                        header,
+                        index_in_block,
+                        payload: std::mem::take(&mut self.buf),
+                    };
+                    self.last_op = Some(op.cursor());
+                    return Ok(Some(Event::Op(op)));
+                }
+            }
+        }
+    }
+
+    /// Receive the next op without blocking, passing over block ends.
+    pub fn try_next(&mut self) -> Result<Option<Op>, RecvError> {
+        loop {
+            match self.try_recv()? {
+                Some(Event::Op(op)) => return Ok(Some(op)),
+                Some(Event::BlockEnd(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Receive the next op or block end, waiting as configured.
+    pub fn recv(&mut self) -> Result<Event, RecvError> {
+        self.recv_deadline(None)?.ok_or(RecvError::Stopped)
+    }
+
+    /// Like [`Subscriber::recv`], but gives up after `timeout` (`Ok(None)`).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, RecvError> {
+        self.recv_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Event>, RecvError> {
+        let backoff = Backoff::new();
+        loop {
+            // Read the wake-up word before looking for data, so a commit in between is not
+            // slept through (the futex returns at once if the word moved).
+            // Acquire: pairs with the writer's Release store of the word after its commit.
+            let seen = self.ring().notify_word().load(Ordering::Acquire);
+            if let Some(ev) = self.try_recv()? {
+                return Ok(Some(ev));
+            }
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(RecvError::Stopped);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            match self.wait {
+                Wait::BusySpin => std::hint::spin_loop(),
+                Wait::Backoff if !backoff.is_completed() => backoff.snooze(),
+                Wait::Backoff => {
+                    let nap = deadline.map_or(MAX_SLEEP, |d| d.saturating_duration_since(now).min(MAX_SLEEP));
+                    file::futex_wait(self.ring().notify_word(), seen, nap);
+                }
+            }
+        }
+    }
+
+    /// Receive the next op, waiting as configured and passing over block ends.
+    pub fn next_op(&mut self) -> Result<Op, RecvError> {
+        loop {
+            if let Event::Op(op) = self.recv()? {
+                return Ok(op);
+            }
+        }
+    }
+
+    /// A blocking iterator over ops. It yields `Err` for lag and gap reports (and keeps going
+    /// after them), and ends when the stop flag is raised.
+    pub fn iter(&mut self) -> Iter<'_> {
+        Iter { sub: self }
+    }
+
+    fn topic_arc(&mut self, id: u16) -> Arc<str> {
+        let id = usize::from(id);
+        if id >= self.topic_cache.len() {
+            self.topic_cache =
+                (0..=id).map(|i| Arc::from(self.core.topic_name(i as u16))).collect::<Vec<Arc<str>>>();
+        }
+        self.topic_cache[id].clone()
+    }
+
+    fn fault(&self, f: ReadFault) -> RecvError {
+        match f {
+            ReadFault::Corrupt { pos, reason } => RecvError::Corrupt { path: self.path.clone(), pos, reason },
+            ReadFault::Overrun => RecvError::Overrun { path: self.path.clone() },
+        }
+    }
+
+    /// If another file now sits at the ring's path, map it and continue after the last block
+    /// this subscriber finished.
+    fn reopen_if_replaced(&mut self) -> Result<bool, RecvError> {
+        match file::current_id(&self.path) {
+            Some(id) if id != self.map.id => {}
+            _ => return Ok(false),
+        }
+        // A replacement that cannot be opened yet (or is not a ring) is retried later.
+        let Ok(map) = file::open_read(&self.path) else { return Ok(false) };
+        let ring = Ring::new(map.words(), map.capacity);
+        let (pos, skip, pending) = match self.last_block {
+            None => (ring::seek_earliest(&ring).map_err(|f| self.fault(f))?, None, None),
+            Some(b) => match ring::seek_block(&ring, b + 1).map_err(|f| self.fault(f))? {
+                Seek::Found(p) => (p, None, None),
+                Seek::NotYet { .. } => {
+                    let through = Cursor { block: b, index_in_block: u32::MAX, trx_index: 0, op_index: 0 };
+                    (ring::seek_latest(&ring), Some(through), None)
+                }
+                Seek::Gone { earliest } => (
+                    ring::seek_earliest(&ring).map_err(|f| self.fault(f))?,
+                    None,
+                    Some(RecvError::Gap { last_seen: b, resumed_at: earliest }),
+                ),
+            },
+        };
+        let core = ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
+        self.epoch = ring.epoch();
+        self.core = core;
+        self.map = map;
+        self.topic_cache.clear();
+        self.skip = skip.or(self.skip);
+        self.pending = pending;
+        Ok(true)
+    }
+}
+
+/// Blocking iterator over ops; see [`Subscriber::iter`].
+#[derive(Debug)]
+pub struct Iter<'a> {
+    sub: &'a mut Subscriber,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<Op, RecvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.sub.next_op() {
+            Err(RecvError::Stopped) => None,
+            other => Some(other),
+        }
+    }
+}
