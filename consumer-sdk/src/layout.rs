@@ -15,13 +15,21 @@ pub const VERSION: u32 = 1;
 pub const ENDIAN_TAG: u32 = 0x0102_0304;
 
 /// Number of slots in the topic table (topic ids are `0..TOPIC_SLOTS`).
+#[cfg(not(loom))]
 pub const TOPIC_SLOTS: usize = 256;
+/// Loom models a smaller header (the algorithm does not depend on the table sizes).
+#[cfg(loom)]
+pub const TOPIC_SLOTS: usize = 64;
 /// Bytes of one topic slot: name (up to [`TOPIC_NAME_MAX`] bytes, NUL padded), then the counter.
 pub const TOPIC_SLOT_LEN: usize = 64;
 /// Longest topic name, in bytes.
 pub const TOPIC_NAME_MAX: usize = 56;
 /// Number of (block number, position) pairs kept in the block index.
+#[cfg(not(loom))]
 pub const INDEX_SLOTS: usize = 4096;
+/// Loom models a smaller header.
+#[cfg(loom)]
+pub const INDEX_SLOTS: usize = 4;
 /// Bytes of one block index slot.
 pub const INDEX_SLOT_LEN: usize = 16;
 
@@ -144,7 +152,9 @@ pub const RECORD_HEADER_LEN: usize = 64;
 /// Header of every record in the data region, followed by `len` payload bytes and zero padding
 /// up to the next multiple of 8.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RecordHeader {
     /// Payload length in bytes (padding records: bytes after the header up to the region's end).
     pub len: u32,

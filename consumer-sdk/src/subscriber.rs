@@ -72,7 +72,11 @@ impl Op {
     }
     /// Transaction id as 40 lowercase hex digits, as nodes print it.
     pub fn trx_id_hex(&self) -> String {
-        self.header.trx_id.iter().map(|b| format!("{b:02x}")).collect()
+        self.header
+            .trx_id
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
     /// Index of the op within its transaction.
     pub fn op_index(&self) -> u32 {
@@ -139,7 +143,7 @@ pub enum Event {
 /// What a subscriber can tell about the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProducerStatus {
-    /// The writer process exists and its heartbeat is fresh.
+    /// The writer's heartbeat is fresh.
     Alive {
         /// Writer process id.
         pid: u64,
@@ -155,7 +159,8 @@ pub enum ProducerStatus {
         /// Time since the last heartbeat.
         silent_for: Duration,
     },
-    /// The writer process is gone; a new one will bump the epoch and go on where it stopped.
+    /// The heartbeat is stale and the writer process is gone; a new writer will bump the
+    /// epoch and go on where this one stopped.
     Dead {
         /// Writer process id.
         pid: u64,
@@ -177,7 +182,10 @@ pub struct Builder {
 
 impl std::fmt::Debug for Mapped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mapped").field("path", &self.path).field("capacity", &self.capacity).finish()
+        f.debug_struct("Mapped")
+            .field("path", &self.path)
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -232,7 +240,10 @@ impl Builder {
                     Seek::Found(p) => p,
                     Seek::NotYet { .. } => ring::seek_latest(&ring),
                     Seek::Gone { earliest } => {
-                        pending = Some(RecvError::Gap { last_seen: c.block, resumed_at: earliest });
+                        pending = Some(RecvError::Gap {
+                            last_seen: c.block,
+                            resumed_at: earliest,
+                        });
                         ring::seek_earliest(&ring).map_err(corrupt)?
                     }
                 }
@@ -262,9 +273,10 @@ impl Builder {
 
 fn fault_to_error(path: &Path, f: ReadFault) -> Error {
     match f {
-        ReadFault::Corrupt { pos, reason } => {
-            Error::Corrupt { path: path.to_path_buf(), reason: format!("at position {pos}: {reason}") }
-        }
+        ReadFault::Corrupt { pos, reason } => Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("at position {pos}: {reason}"),
+        },
         ReadFault::Overrun => Error::Corrupt {
             path: path.to_path_buf(),
             reason: "the writer overwrote the ring faster than it could be positioned in".into(),
@@ -313,7 +325,14 @@ impl Subscriber {
     pub fn open(ring: &str) -> Result<Builder, Error> {
         let path = file::resolve(ring)?;
         let map = file::open_read(&path)?;
-        Ok(Builder { path, map, topics: None, wait: Wait::Backoff, stop: None, stale_after: Duration::from_secs(5) })
+        Ok(Builder {
+            path,
+            map,
+            topics: None,
+            wait: Wait::Backoff,
+            stop: None,
+            stale_after: Duration::from_secs(5),
+        })
     }
 
     /// The ring file.
@@ -344,14 +363,20 @@ impl Subscriber {
     pub fn producer_status(&self) -> ProducerStatus {
         let ring = self.ring();
         let (pid, epoch) = (ring.pid(), ring.epoch());
+        let silent_for =
+            Duration::from_nanos(file::nanos_now().saturating_sub(ring.heartbeat_ns()));
+        // A fresh heartbeat wins: the pid means nothing to a reader in another pid namespace.
+        if silent_for <= self.stale_after {
+            return ProducerStatus::Alive { pid, epoch };
+        }
         if file::process_exists(pid) == Some(false) {
             return ProducerStatus::Dead { pid, epoch };
         }
-        let silent_for = Duration::from_nanos(file::nanos_now().saturating_sub(ring.heartbeat_ns()));
-        if silent_for > self.stale_after {
-            return ProducerStatus::Stale { pid, epoch, silent_for };
+        ProducerStatus::Stale {
+            pid,
+            epoch,
+            silent_for,
         }
-        ProducerStatus::Alive { pid, epoch }
     }
 
     /// Writer epoch last seen by this subscriber (changes when a new writer takes over).
@@ -366,7 +391,10 @@ impl Subscriber {
                 return Err(e);
             }
             let ring = Ring::new(self.map.words(), self.map.capacity);
-            let polled = self.core.poll(&ring, &mut self.buf).map_err(|f| self.fault(f))?;
+            let polled = self
+                .core
+                .poll(&ring, &mut self.buf)
+                .map_err(|f| self.fault(f))?;
             match polled {
                 Polled::Empty => {
                     self.epoch = ring.epoch();
@@ -378,7 +406,15 @@ impl Subscriber {
                     }
                     return Ok(None);
                 }
-                Polled::Lagged { lost, lost_matching } => return Err(RecvError::Lagged { lost, lost_matching }),
+                Polled::Lagged {
+                    lost,
+                    lost_matching,
+                } => {
+                    return Err(RecvError::Lagged {
+                        lost,
+                        lost_matching,
+                    });
+                }
                 Polled::BlockEnd(h) => {
                     if self.skip.is_some_and(|c| h.block < c.block) {
                         continue;
@@ -394,9 +430,14 @@ impl Subscriber {
                         op_count: h.topic_seq,
                     })));
                 }
-                Polled::Op { header, index_in_block } => {
+                Polled::Op {
+                    header,
+                    index_in_block,
+                } => {
                     if let Some(c) = self.skip {
-                        if header.block < c.block || (header.block == c.block && index_in_block <= c.index_in_block) {
+                        if header.block < c.block
+                            || (header.block == c.block && index_in_block <= c.index_in_block)
+                        {
                             continue;
                         }
                         self.skip = None;
@@ -442,11 +483,17 @@ impl Subscriber {
             // slept through (the futex returns at once if the word moved).
             // Acquire: pairs with the writer's Release store of the word after its commit.
             let seen = self.ring().notify_word().load(Ordering::Acquire);
+            // Checked before data too, so a subscriber working through a backlog still stops.
+            // Relaxed: a flag with no data attached.
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return Err(RecvError::Stopped);
+            }
             if let Some(ev) = self.try_recv()? {
                 return Ok(Some(ev));
-            }
-            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
-                return Err(RecvError::Stopped);
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
@@ -456,7 +503,9 @@ impl Subscriber {
                 Wait::BusySpin => std::hint::spin_loop(),
                 Wait::Backoff if !backoff.is_completed() => backoff.snooze(),
                 Wait::Backoff => {
-                    let nap = deadline.map_or(MAX_SLEEP, |d| d.saturating_duration_since(now).min(MAX_SLEEP));
+                    let nap = deadline.map_or(MAX_SLEEP, |d| {
+                        d.saturating_duration_since(now).min(MAX_SLEEP)
+                    });
                     file::futex_wait(self.ring().notify_word(), seen, nap);
                 }
             }
@@ -481,16 +530,23 @@ impl Subscriber {
     fn topic_arc(&mut self, id: u16) -> Arc<str> {
         let id = usize::from(id);
         if id >= self.topic_cache.len() {
-            self.topic_cache =
-                (0..=id).map(|i| Arc::from(self.core.topic_name(i as u16))).collect::<Vec<Arc<str>>>();
+            self.topic_cache = (0..=id)
+                .map(|i| Arc::from(self.core.topic_name(i as u16)))
+                .collect::<Vec<Arc<str>>>();
         }
         self.topic_cache[id].clone()
     }
 
     fn fault(&self, f: ReadFault) -> RecvError {
         match f {
-            ReadFault::Corrupt { pos, reason } => RecvError::Corrupt { path: self.path.clone(), pos, reason },
-            ReadFault::Overrun => RecvError::Overrun { path: self.path.clone() },
+            ReadFault::Corrupt { pos, reason } => RecvError::Corrupt {
+                path: self.path.clone(),
+                pos,
+                reason,
+            },
+            ReadFault::Overrun => RecvError::Overrun {
+                path: self.path.clone(),
+            },
         }
     }
 
@@ -502,24 +558,39 @@ impl Subscriber {
             _ => return Ok(false),
         }
         // A replacement that cannot be opened yet (or is not a ring) is retried later.
-        let Ok(map) = file::open_read(&self.path) else { return Ok(false) };
+        let Ok(map) = file::open_read(&self.path) else {
+            return Ok(false);
+        };
         let ring = Ring::new(map.words(), map.capacity);
         let (pos, skip, pending) = match self.last_block {
-            None => (ring::seek_earliest(&ring).map_err(|f| self.fault(f))?, None, None),
+            None => (
+                ring::seek_earliest(&ring).map_err(|f| self.fault(f))?,
+                None,
+                None,
+            ),
             Some(b) => match ring::seek_block(&ring, b + 1).map_err(|f| self.fault(f))? {
                 Seek::Found(p) => (p, None, None),
                 Seek::NotYet { .. } => {
-                    let through = Cursor { block: b, index_in_block: u32::MAX, trx_index: 0, op_index: 0 };
+                    let through = Cursor {
+                        block: b,
+                        index_in_block: u32::MAX,
+                        trx_index: 0,
+                        op_index: 0,
+                    };
                     (ring::seek_latest(&ring), Some(through), None)
                 }
                 Seek::Gone { earliest } => (
                     ring::seek_earliest(&ring).map_err(|f| self.fault(f))?,
                     None,
-                    Some(RecvError::Gap { last_seen: b, resumed_at: earliest }),
+                    Some(RecvError::Gap {
+                        last_seen: b,
+                        resumed_at: earliest,
+                    }),
                 ),
             },
         };
-        let core = ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
+        let core =
+            ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
         self.epoch = ring.epoch();
         self.core = core;
         self.map = map;
