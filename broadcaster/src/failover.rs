@@ -1,0 +1,467 @@
+//! Failover across several API nodes.
+//!
+//! A [`Pool`] holds one [`NodeClient`] per `--node` and sends each request to the current node.
+//! What happens on failure depends on [`NodeError::fault`]:
+//!
+//! - transient: the node cools down for a jittered exponential backoff (`base * 2^(failures-1)`,
+//!   capped, then drawn uniformly from its upper half) and the request moves to the next node
+//!   that is not cooling down. When every node cools down, the request waits for the first one to
+//!   come back (so the retry rate is capped by the backoff cap) and an error is logged at most
+//!   every few seconds. A request never gives up on transient faults: the broadcaster never exits
+//!   and never skips a block because nodes are down.
+//! - method missing: the pool remembers that this node lacks the method and retries at once with
+//!   the alternative (`block_api.get_block` ⇄ `condenser_api.get_block`, a range call → single
+//!   calls, `condenser_api` ⇄ `database_api`/`account_history_api`). Blocks are asked from
+//!   `block_api` first, so ranges and single blocks come in the same (appbase) encoding.
+//! - deterministic: the node is not asked that request again; once every node has refused it,
+//!   the request fails with a [`FollowError`] listing each node's answer.
+//!
+//! Global properties are also checked for staleness: a node whose head lags another node's
+//! recent head by more than `stale_blocks`, whose followed block (head or last irreversible) is
+//! behind what was already published, or whose head time is older than `max_head_age` while a
+//! fresher node may be reachable (another node with no failure since its last success that has
+//! not reported an old head within `max_head_age`), counts as a transient fault. When every
+//! reachable node reports an old head (a halted chain, or a wrong local clock), the pool follows
+//! anyway and says so in a warning once a minute.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{error, info, warn};
+
+use crate::block::DecodedOp;
+use crate::config::{Mode, Tuning};
+use crate::node::{FetchedBlock, GlobalProps, Method, NodeClient, NodeError};
+
+/// A request every node refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} refused by every node: {}", list(.errors))]
+pub struct FollowError {
+    /// What was asked.
+    pub what: String,
+    /// Each node's URL and answer.
+    pub errors: Vec<(String, NodeError)>,
+}
+
+fn list(errors: &[(String, NodeError)]) -> String {
+    errors
+        .iter()
+        .map(|(url, e)| format!("{url}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the pool knows about one node.
+#[derive(Debug, Default)]
+struct Health {
+    failures: u32,
+    cooldown_until: Option<Instant>,
+    /// Bit set of [`Method::bit`]s this node lacks.
+    missing: u8,
+    props: Option<(GlobalProps, Instant)>,
+    old_since: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    health: Vec<Health>,
+    current: usize,
+    last_all_down_log: Option<Instant>,
+    last_old_log: Option<Instant>,
+}
+
+/// One request, as the failover loop retries it.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    Blocks {
+        first: u64,
+        max: u32,
+        known: Option<u64>,
+    },
+    Props {
+        floor: u64,
+        mode: Mode,
+    },
+    VirtualOps {
+        block: u64,
+        head_mode: bool,
+    },
+}
+
+enum Reply {
+    Blocks(Vec<FetchedBlock>),
+    Props(GlobalProps),
+    Ops(Vec<DecodedOp>),
+}
+
+/// A set of nodes with failover.
+#[derive(Debug)]
+pub struct Pool {
+    nodes: Vec<NodeClient>,
+    state: Mutex<State>,
+    tuning: Tuning,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Pool {
+    /// A pool over `urls`, sharing one HTTP client with the given timeouts.
+    pub fn new(
+        urls: &[String],
+        request_timeout: Duration,
+        tuning: Tuning,
+    ) -> Result<Self, NodeError> {
+        let http =
+            crate::node::http_client(request_timeout, tuning.connect_timeout.min(request_timeout))?;
+        let nodes = urls
+            .iter()
+            .map(|u| NodeClient::new(http.clone(), u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let state = State {
+            health: nodes.iter().map(|_| Health::default()).collect(),
+            ..State::default()
+        };
+        Ok(Self {
+            nodes,
+            state: Mutex::new(state),
+            tuning,
+        })
+    }
+
+    /// The URL of node `idx`.
+    pub fn url(&self, idx: usize) -> &str {
+        self.nodes[idx].url()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks from `first` on (up to `max`, through ranges where a node has them).
+    ///
+    /// With `known = Some(k)` (`k >= first`), the blocks are known to exist and an empty answer
+    /// is a fault of that node; with `None` an empty answer is returned as is ("not yet").
+    pub async fn blocks(
+        &self,
+        first: u64,
+        max: u32,
+        known: Option<u64>,
+    ) -> Result<(usize, Vec<FetchedBlock>), FollowError> {
+        let what = if max > 1 {
+            format!("blocks {first}..={}", first + u64::from(max) - 1)
+        } else {
+            format!("block {first}")
+        };
+        match self
+            .execute(&what, Request::Blocks { first, max, known })
+            .await?
+        {
+            (idx, Reply::Blocks(b)) => Ok((idx, b)),
+            _ => unreachable!("a blocks request gets a blocks reply"),
+        }
+    }
+
+    /// Global properties from a node that is not stale; `floor` is the last published block.
+    pub async fn props(&self, floor: u64, mode: Mode) -> Result<(usize, GlobalProps), FollowError> {
+        match self
+            .execute("global properties", Request::Props { floor, mode })
+            .await?
+        {
+            (idx, Reply::Props(p)) => Ok((idx, p)),
+            _ => unreachable!("a properties request gets a properties reply"),
+        }
+    }
+
+    /// The virtual operations of `block`.
+    pub async fn virtual_ops(
+        &self,
+        block: u64,
+        head_mode: bool,
+    ) -> Result<Vec<DecodedOp>, FollowError> {
+        let what = format!("virtual ops of block {block}");
+        match self
+            .execute(&what, Request::VirtualOps { block, head_mode })
+            .await?
+        {
+            (_, Reply::Ops(ops)) => Ok(ops),
+            _ => unreachable!("an operations request gets an operations reply"),
+        }
+    }
+
+    /// Moves the next request to the next node that is not cooling down, so that a node whose
+    /// answers stopped moving gets compared with another one.
+    pub fn rotate(&self, why: &str) {
+        let mut state = self.lock();
+        let n = state.health.len();
+        let now = Instant::now();
+        let from = state.current;
+        let next = (1..n).map(|k| (from + k) % n).find(|&i| {
+            state.health[i]
+                .cooldown_until
+                .is_none_or(|until| until <= now)
+        });
+        if let Some(next) = next {
+            state.current = next;
+            info!(
+                node = self.url(from),
+                "{why}; asking {} next",
+                self.url(next)
+            );
+        }
+    }
+
+    /// Records a transient fault found by the caller (a fork, a block that should exist, ...).
+    pub fn report(&self, idx: usize, error: &NodeError, what: &str) {
+        self.failed(idx, error, what);
+    }
+
+    async fn execute(&self, what: &str, request: Request) -> Result<(usize, Reply), FollowError> {
+        let mut refused: Vec<(usize, NodeError)> = Vec::new();
+        loop {
+            let Some(idx) = self.acquire(&refused).await else {
+                return Err(FollowError {
+                    what: what.to_owned(),
+                    errors: refused
+                        .into_iter()
+                        .map(|(i, e)| (self.url(i).to_owned(), e))
+                        .collect(),
+                });
+            };
+            match self.attempt(idx, request).await {
+                Ok(reply) => {
+                    self.succeeded(idx);
+                    return Ok((idx, reply));
+                }
+                Err(NodeError::MethodNotFound { method, message }) => {
+                    let mut state = self.lock();
+                    state.health[idx].missing |= method.bit();
+                    info!(
+                        node = self.url(idx),
+                        "{} is not available ({message}); using {}",
+                        method.name(),
+                        method
+                            .alternative()
+                            .map_or("single-block calls", Method::name)
+                    );
+                }
+                Err(e) => match e.fault() {
+                    crate::node::Fault::Deterministic => {
+                        error!(node = self.url(idx), "{what} refused: {e}");
+                        refused.push((idx, e));
+                    }
+                    _ => self.failed(idx, &e, what),
+                },
+            }
+        }
+    }
+
+    /// The method to use on node `idx` for `preferred`, honouring what the node lacks.
+    fn method(&self, idx: usize, preferred: Method) -> Result<Method, NodeError> {
+        let missing = self.lock().health[idx].missing;
+        let usable = |m: Method| missing & m.bit() == 0;
+        if usable(preferred) {
+            return Ok(preferred);
+        }
+        match preferred.alternative() {
+            Some(alt) if usable(alt) => Ok(alt),
+            Some(alt) => Err(NodeError::Unsupported(format!(
+                "{}, {}",
+                preferred.name(),
+                alt.name()
+            ))),
+            None => Err(NodeError::Unsupported(preferred.name().to_owned())),
+        }
+    }
+
+    async fn attempt(&self, idx: usize, request: Request) -> Result<Reply, NodeError> {
+        let node = &self.nodes[idx];
+        match request {
+            Request::Blocks { first, max, known } => {
+                let blocks = if max > 1 && self.method(idx, Method::BlockApiGetBlockRange).is_ok() {
+                    node.get_block_range(first, max).await?
+                } else {
+                    let method = self.method(idx, Method::BlockApiGetBlock)?;
+                    node.get_block(first, method).await?.into_iter().collect()
+                };
+                match known {
+                    Some(known) if blocks.is_empty() => Err(NodeError::MissingBlock {
+                        block: first,
+                        known,
+                    }),
+                    _ => Ok(Reply::Blocks(blocks)),
+                }
+            }
+            Request::Props { floor, mode } => {
+                let method = self.method(idx, Method::CondenserGetProps)?;
+                let props = node.get_dynamic_global_properties(method).await?;
+                self.check_props(idx, props, floor, mode)?;
+                Ok(Reply::Props(props))
+            }
+            Request::VirtualOps { block, head_mode } => {
+                let preferred = if head_mode {
+                    Method::AccountHistoryGetOpsInBlock
+                } else {
+                    Method::CondenserGetOpsInBlock
+                };
+                let method = self.method(idx, preferred)?;
+                Ok(Reply::Ops(
+                    node.get_ops_in_block(block, method, head_mode).await?,
+                ))
+            }
+        }
+    }
+
+    /// Waits for a node that is not cooling down and has not refused this request.
+    async fn acquire(&self, refused: &[(usize, NodeError)]) -> Option<usize> {
+        loop {
+            let wait = {
+                let mut state = self.lock();
+                let n = state.health.len();
+                let now = Instant::now();
+                let allowed = |i: &usize| !refused.iter().any(|(r, _)| r == i);
+                let mut earliest: Option<Instant> = None;
+                for k in 0..n {
+                    let i = (state.current + k) % n;
+                    if !allowed(&i) {
+                        continue;
+                    }
+                    match state.health[i].cooldown_until {
+                        Some(until) if until > now => {
+                            earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                        }
+                        _ => {
+                            state.current = i;
+                            return Some(i);
+                        }
+                    }
+                }
+                let until = earliest?;
+                let due = state
+                    .last_all_down_log
+                    .is_none_or(|at| now.duration_since(at) >= self.tuning.all_down_log_interval);
+                if due {
+                    state.last_all_down_log = Some(now);
+                    error!(
+                        nodes = n,
+                        "every node is failing; retrying in {} ms",
+                        until.duration_since(now).as_millis()
+                    );
+                }
+                until.duration_since(now)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn succeeded(&self, idx: usize) {
+        let mut state = self.lock();
+        let health = &mut state.health[idx];
+        health.failures = 0;
+        health.cooldown_until = None;
+    }
+
+    fn failed(&self, idx: usize, error: &NodeError, what: &str) {
+        let mut state = self.lock();
+        let n = state.health.len();
+        let health = &mut state.health[idx];
+        health.failures = health.failures.saturating_add(1);
+        let doublings = health.failures.saturating_sub(1).min(20);
+        let full = self
+            .tuning
+            .backoff_base
+            .saturating_mul(1u32 << doublings)
+            .min(self.tuning.backoff_cap);
+        let half = full / 2;
+        let cooldown = half + half.mul_f64(fastrand::f64());
+        health.cooldown_until = Some(Instant::now() + cooldown);
+        let failures = health.failures;
+        if state.current == idx {
+            state.current = (idx + 1) % n;
+        }
+        let next = state.current;
+        warn!(
+            node = self.url(idx),
+            "{what}: {error}; cooling down {} ms (failure {failures}), next node {}",
+            cooldown.as_millis(),
+            self.url(next)
+        );
+    }
+
+    fn check_props(
+        &self,
+        idx: usize,
+        props: GlobalProps,
+        floor: u64,
+        mode: Mode,
+    ) -> Result<(), NodeError> {
+        let tuning = &self.tuning;
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.health[idx].props = Some((props, now));
+        let recent = |h: &Health| {
+            h.props
+                .filter(|(_, at)| now.duration_since(*at) <= tuning.stale_window)
+                .map(|(p, _)| p)
+        };
+        let best_other = state
+            .health
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != idx)
+            .filter_map(|(_, h)| recent(h))
+            .map(|p| p.head_block_number)
+            .max();
+        if let Some(best) = best_other
+            && props.head_block_number + tuning.stale_blocks < best
+        {
+            return Err(NodeError::Stale(format!(
+                "head {} is {} blocks behind another node's {best}",
+                props.head_block_number,
+                best - props.head_block_number
+            )));
+        }
+        let followed = mode.target(&props);
+        if followed + tuning.stale_blocks < floor {
+            return Err(NodeError::Stale(format!(
+                "{} {followed} is behind block {floor}, already published",
+                mode.target_name()
+            )));
+        }
+        let Some(max_age) = tuning.max_head_age else {
+            return Ok(());
+        };
+        let age = unix_now().saturating_sub(u64::from(props.time));
+        if age <= max_age.as_secs() {
+            state.health[idx].old_since = None;
+            return Ok(());
+        }
+        state.health[idx].old_since = Some(now);
+        // Another node may be fresher if it is healthy (no failure since its last success) and
+        // has not itself reported an old head recently.
+        let fresher_may_exist = state.health.iter().enumerate().any(|(i, h)| {
+            i != idx
+                && h.failures == 0
+                && h.old_since
+                    .is_none_or(|at| now.duration_since(at) > max_age)
+        });
+        if fresher_may_exist {
+            return Err(NodeError::Stale(format!("head time is {age} s old")));
+        }
+        if state
+            .last_old_log
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60))
+        {
+            state.last_old_log = Some(now);
+            warn!(
+                "every reachable node reports a head over {} s old (chain halted, nodes stuck or local clock wrong); following anyway",
+                max_age.as_secs()
+            );
+        }
+        Ok(())
+    }
+}

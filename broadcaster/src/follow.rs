@@ -1,0 +1,392 @@
+//! Following the chain: which block to ask for, when, and in what order to hand blocks on.
+//!
+//! The follower keeps `next`, the next block to publish, and `target`, the newest block known to
+//! be followable (the last irreversible block in `irreversible` mode, the head in `head` mode,
+//! never above `--stop-block`). Blocks are handed to the publisher strictly in order, one at a
+//! time, through a bounded channel.
+//!
+//! - **Behind** (`next <= target`): up to `max_in_flight` chunks are fetched concurrently
+//!   (`block_api.get_block_range` chunks where a node has it, single blocks otherwise) and
+//!   handed on in order as each chunk completes.
+//! - **At the tip**: nothing is asked before the next block is due (the newest known block's
+//!   timestamp plus the block interval), and then not more often than `tip_poll_interval`. In
+//!   `head` mode the follower asks for block `next` directly; in `irreversible` mode it polls the
+//!   global properties until the last irreversible block moves. When nothing has moved for
+//!   `stall_timeout`, the next poll goes to another node, so a node stuck in the past is found
+//!   out by comparison (see [`crate::failover`]).
+//!
+//! # Forks
+//!
+//! Every block's `previous` must equal the id of the block published before it. A block that
+//! does not link is not handed on; the node that sent it cools down and the block is fetched
+//! again, usually from another node, together with everything after it. In `irreversible` mode
+//! this only guards against faulty nodes. In `head` mode it is how forks show: if the same
+//! unlinked block comes back `fork_confirmations` times in a row, the block published before it
+//! was orphaned by a fork. That block cannot be taken back: readers have seen it. The follower
+//! logs an error and continues on the chain the nodes agree on, so readers see the orphaned
+//! block followed by a block whose `previous` names a different block. Readers that cannot
+//! tolerate this use `irreversible` mode, which never publishes a block that can be orphaned.
+//! After a restart the first block is not checked (the ring keeps block numbers, not ids).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{Mode, StartBlock, Tuning};
+use crate::failover::{FollowError, Pool};
+use crate::node::{FetchedBlock, MAX_RANGE, NodeError};
+
+/// Chain progress shared with the publisher for its progress line.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Newest head block seen on any node (0: unknown).
+    pub head: AtomicU64,
+}
+
+/// A spawned task that is aborted when dropped, so abandoned fetches do not linger.
+pub(crate) struct Task<T>(JoinHandle<T>);
+
+impl<T: Send + 'static> Task<T> {
+    pub(crate) fn spawn(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Task(tokio::spawn(future))
+    }
+
+    /// Waits for the task; a panic inside it is resumed here.
+    pub(crate) async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(value) => value,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("task cancelled while awaited: {e}"),
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why following stopped early.
+enum Halt {
+    /// The publisher hung up (shutdown or stop block).
+    Closed,
+    /// A request was refused by every node.
+    Failed(FollowError),
+}
+
+impl From<FollowError> for Halt {
+    fn from(e: FollowError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// What the follower needs from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct FollowSettings {
+    pub mode: Mode,
+    pub start_block: Option<StartBlock>,
+    pub stop_block: Option<u64>,
+    pub virtual_ops: bool,
+    pub tuning: Tuning,
+}
+
+struct Follower {
+    pool: Arc<Pool>,
+    settings: FollowSettings,
+    tx: mpsc::Sender<FetchedBlock>,
+    progress: Arc<Progress>,
+    next: u64,
+    target: u64,
+    /// Id and timestamp of the last block handed on.
+    last: Option<(String, u32)>,
+    /// Head time from the last global properties.
+    head_time: u32,
+    last_tip_attempt: Option<Instant>,
+    /// When `target` last moved forward.
+    last_advance: Instant,
+    /// (block, its previous, times seen) of an unlinked block being refetched.
+    fork: Option<(u64, String, u32)>,
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Follows the chain through `pool` from after `resume` (or the configured start) and sends
+/// every block, in order, into `tx`. Returns when the stop block was sent or `tx` closed.
+pub(crate) async fn follow(
+    pool: Arc<Pool>,
+    settings: FollowSettings,
+    resume: Option<u64>,
+    tx: mpsc::Sender<FetchedBlock>,
+    progress: Arc<Progress>,
+) -> Result<(), FollowError> {
+    let mut follower = Follower {
+        pool,
+        settings,
+        tx,
+        progress,
+        next: 1,
+        target: 0,
+        last: None,
+        head_time: 0,
+        last_tip_attempt: None,
+        last_advance: Instant::now(),
+        fork: None,
+    };
+    match follower.run(resume).await {
+        Ok(()) | Err(Halt::Closed) => Ok(()),
+        Err(Halt::Failed(e)) => Err(e),
+    }
+}
+
+impl Follower {
+    async fn run(&mut self, resume: Option<u64>) -> Result<(), Halt> {
+        self.next = match (resume, self.settings.start_block) {
+            (Some(last), _) => last + 1,
+            (None, Some(StartBlock::Number(n))) => n,
+            (None, start) => {
+                let (_, props) = self.pool.props(0, self.settings.mode).await?;
+                self.observe(&props);
+                match start {
+                    Some(StartBlock::Head) => props.head_block_number,
+                    Some(StartBlock::Irreversible) => Mode::Irreversible.target(&props),
+                    _ => self.settings.mode.target(&props),
+                }
+                .max(1)
+            }
+        };
+        info!(
+            mode = ?self.settings.mode,
+            "following the {} from block {}",
+            self.settings.mode.target_name(),
+            self.next
+        );
+        loop {
+            if self
+                .settings
+                .stop_block
+                .is_some_and(|stop| self.next > stop)
+            {
+                return Ok(());
+            }
+            if self.next <= self.target {
+                self.catch_up().await?;
+            } else {
+                self.at_tip().await?;
+            }
+        }
+    }
+
+    fn observe(&mut self, props: &crate::node::GlobalProps) {
+        let mut target = self.target.max(self.settings.mode.target(props));
+        if let Some(stop) = self.settings.stop_block {
+            target = target.min(stop);
+        }
+        if target > self.target {
+            self.last_advance = Instant::now();
+        }
+        self.target = target;
+        self.head_time = self.head_time.max(props.time);
+        // Relaxed: a statistic for the progress line; nothing else depends on it.
+        self.progress
+            .head
+            .fetch_max(props.head_block_number, Ordering::Relaxed);
+    }
+
+    async fn poll(&mut self) -> Result<(), Halt> {
+        let (_, props) = self
+            .pool
+            .props(self.next.saturating_sub(1), self.settings.mode)
+            .await?;
+        self.observe(&props);
+        Ok(())
+    }
+
+    /// Fetches `next..=target` with bounded concurrency and hands the blocks on in order.
+    async fn catch_up(&mut self) -> Result<(), Halt> {
+        let limit = self.target;
+        let chunk = u64::from(self.settings.tuning.range_chunk.clamp(1, MAX_RANGE));
+        let max_in_flight = self.settings.tuning.max_in_flight.max(1);
+        let mut in_flight: VecDeque<Task<ChunkResult>> = VecDeque::new();
+        let mut scheduled = self.next;
+        loop {
+            while in_flight.len() < max_in_flight && scheduled <= limit {
+                let count = (limit - scheduled + 1).min(chunk) as u32;
+                in_flight.push_back(Task::spawn(fetch_chunk(
+                    Arc::clone(&self.pool),
+                    scheduled,
+                    count,
+                    limit,
+                    self.settings.virtual_ops,
+                    self.settings.mode == Mode::Head,
+                )));
+                scheduled += u64::from(count);
+            }
+            let Some(task) = in_flight.pop_front() else {
+                return Ok(());
+            };
+            for (idx, block) in task.join().await? {
+                if !self.links(idx, &block) {
+                    return Ok(());
+                }
+                self.emit(block).await?;
+            }
+        }
+    }
+
+    /// Waits until the next block is due, then asks for it (head) or polls (irreversible).
+    async fn at_tip(&mut self) -> Result<(), Halt> {
+        let tuning = self.settings.tuning.clone();
+        let newest = self
+            .last
+            .as_ref()
+            .map_or(0, |(_, ts)| *ts)
+            .max(self.head_time);
+        let due = Duration::from_secs(u64::from(newest)) + tuning.block_interval;
+        let until_due = due.saturating_sub(unix_now());
+        let spacing = self.last_tip_attempt.map_or(Duration::ZERO, |at| {
+            tuning.tip_poll_interval.saturating_sub(at.elapsed())
+        });
+        tokio::time::sleep(until_due.max(spacing)).await;
+        self.last_tip_attempt = Some(Instant::now());
+        if self.last_advance.elapsed() > tuning.stall_timeout {
+            let why = format!(
+                "the {} has not moved for {} s",
+                self.settings.mode.target_name(),
+                self.last_advance.elapsed().as_secs()
+            );
+            self.pool.rotate(&why);
+            self.last_advance = Instant::now();
+        }
+
+        if self.settings.mode == Mode::Irreversible {
+            return self.poll().await;
+        }
+        let (idx, blocks) = self.pool.blocks(self.next, 1, None).await?;
+        match blocks.into_iter().next() {
+            Some(mut block) => {
+                if self.settings.virtual_ops {
+                    let ops = self.pool.virtual_ops(block.block.number, true).await?;
+                    block.block.ops.extend(ops);
+                }
+                let stamp = block.block.timestamp;
+                if self.links(idx, &block) {
+                    self.emit(block).await?;
+                    self.last_tip_attempt = None;
+                }
+                let behind = unix_now().saturating_sub(Duration::from_secs(u64::from(stamp)));
+                if behind > tuning.block_interval * 2 {
+                    self.poll().await?;
+                }
+                Ok(())
+            }
+            None => {
+                self.poll().await?;
+                if self.target >= self.next {
+                    let error = NodeError::MissingBlock {
+                        block: self.next,
+                        known: self.target,
+                    };
+                    self.pool
+                        .report(idx, &error, &format!("block {}", self.next));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `block` links to the last block handed on (see the module docs on forks).
+    fn links(&mut self, idx: usize, fetched: &FetchedBlock) -> bool {
+        let block = &fetched.block;
+        let Some((last_id, _)) = self.last.as_ref().filter(|(id, _)| !id.is_empty()) else {
+            return true;
+        };
+        if block.previous == *last_id {
+            self.fork = None;
+            return true;
+        }
+        let seen = match &mut self.fork {
+            Some((number, previous, seen))
+                if *number == block.number && *previous == block.previous =>
+            {
+                *seen += 1;
+                *seen
+            }
+            _ => {
+                self.fork = Some((block.number, block.previous.clone(), 1));
+                1
+            }
+        };
+        let confirmations = self.settings.tuning.fork_confirmations.max(1);
+        if seen >= confirmations {
+            error!(
+                "fork: published block {} ({last_id}) was orphaned; block {} came back {seen} times with previous {}; \
+                 continuing on that chain (readers have seen the orphaned block)",
+                block.number - 1,
+                block.number,
+                block.previous
+            );
+            self.fork = None;
+            return true;
+        }
+        let error = NodeError::Fork {
+            block: block.number,
+            previous: block.previous.clone(),
+            expected: last_id.clone(),
+        };
+        warn!(
+            "not publishing block {}: it does not link ({seen}/{confirmations}); refetching",
+            block.number
+        );
+        self.pool
+            .report(idx, &error, &format!("block {}", block.number));
+        false
+    }
+
+    async fn emit(&mut self, fetched: FetchedBlock) -> Result<(), Halt> {
+        let block = &fetched.block;
+        self.next = block.number + 1;
+        self.last = Some((block.id.clone(), block.timestamp));
+        self.target = self.target.max(block.number);
+        self.tx.send(fetched).await.map_err(|_| Halt::Closed)
+    }
+}
+
+/// The blocks of one chunk, each with the index of the node that sent it.
+type ChunkResult = Result<Vec<(usize, FetchedBlock)>, FollowError>;
+
+/// Fetches blocks `first..first+count` (all known to exist, `known` being the newest) and, if
+/// asked, their virtual operations.
+async fn fetch_chunk(
+    pool: Arc<Pool>,
+    first: u64,
+    count: u32,
+    known: u64,
+    virtual_ops: bool,
+    head_mode: bool,
+) -> ChunkResult {
+    let mut out: Vec<(usize, FetchedBlock)> = Vec::with_capacity(count as usize);
+    while out.len() < count as usize {
+        let n = first + out.len() as u64;
+        let (idx, blocks) = pool
+            .blocks(n, count - out.len() as u32, Some(known))
+            .await?;
+        out.extend(blocks.into_iter().map(|b| (idx, b)));
+    }
+    if virtual_ops {
+        for (_, fetched) in &mut out {
+            let ops = pool.virtual_ops(fetched.block.number, head_mode).await?;
+            fetched.block.ops.extend(ops);
+        }
+    }
+    Ok(out)
+}

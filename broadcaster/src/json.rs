@@ -1,0 +1,434 @@
+//! Validated JSON with the exact byte span of every value.
+//!
+//! simd-json validates a document and lays it out as a tape: one node per value (object keys
+//! included), in document order. simd-json does not say where in the input a node came from, so
+//! [`with_doc`] walks the validated bytes once more with a small structural scanner that emits
+//! one span per value in the same pre-order, and checks that both walks agree node for node
+//! (same count, same kind at every position). A value can then be handed out exactly as it was
+//! sent: [`Val::compact`] copies its bytes and drops only the whitespace outside strings, so keys
+//! keep their order, numbers keep their digits (u64 beyond `i64::MAX` included) and strings keep
+//! their escapes.
+//!
+//! The scanner only ever sees input simd-json has accepted, and it still checks every index: a
+//! disagreement between the two walks is an error, never a panic.
+
+use simd_json::{Node, StaticNode};
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// simd-json rejected the input (truncated, not JSON, a number that overflows u64, ...).
+    #[error("invalid JSON: {0}")]
+    Invalid(String),
+    /// The input is larger than 4 GiB, which simd-json cannot index.
+    #[error("JSON document too large ({0} bytes)")]
+    TooLarge(usize),
+    /// The structural scan disagreed with simd-json's tape.
+    #[error("JSON structure scan disagrees with the parser at value {0}")]
+    Structure(usize),
+}
+
+/// Where one value's text lies in the input, and where its next sibling sits on the tape.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+    /// Tape index just past this value and everything nested in it.
+    next: u32,
+}
+
+/// A parsed document: the input bytes, simd-json's tape and one [`Span`] per tape node.
+#[derive(Clone, Copy)]
+pub(crate) struct Doc<'d> {
+    raw: &'d [u8],
+    nodes: &'d [Node<'d>],
+    spans: &'d [Span],
+}
+
+/// A handle to one value of a [`Doc`].
+#[derive(Clone, Copy)]
+pub(crate) struct Val<'d> {
+    doc: Doc<'d>,
+    idx: usize,
+}
+
+/// The JSON type of a value, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Array,
+    String,
+    Integer,
+    Float,
+    Bool,
+    Null,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+            Kind::String => "a string",
+            Kind::Integer => "an integer",
+            Kind::Float => "a number with a fraction or exponent",
+            Kind::Bool => "a boolean",
+            Kind::Null => "null",
+        }
+    }
+}
+
+/// Parses `raw` and runs `f` on its root value.
+///
+/// simd-json parses in place, so the input is copied into a scratch buffer first; the spans
+/// always refer to `raw` itself.
+pub(crate) fn with_doc<R, E: From<JsonError>>(
+    raw: &[u8],
+    f: impl FnOnce(Val<'_>) -> Result<R, E>,
+) -> Result<R, E> {
+    if u32::try_from(raw.len()).is_err() {
+        return Err(JsonError::TooLarge(raw.len()).into());
+    }
+    let mut scratch = raw.to_vec();
+    let tape = simd_json::to_tape(&mut scratch).map_err(|e| JsonError::Invalid(e.to_string()))?;
+    let spans = scan(raw, &tape.0)?;
+    let doc = Doc {
+        raw,
+        nodes: &tape.0,
+        spans: &spans,
+    };
+    f(Val { doc, idx: 0 })
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Byte offset just past the string whose opening quote is at `start`.
+fn string_end(raw: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match *raw.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// Walks `raw` (already accepted by simd-json) and returns one span per tape node.
+fn scan(raw: &[u8], nodes: &[Node<'_>]) -> Result<Vec<Span>, JsonError> {
+    let mut spans: Vec<Span> = Vec::with_capacity(nodes.len());
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0usize;
+    let mismatch = |at: usize| JsonError::Structure(at);
+    let to_u32 = |v: usize| u32::try_from(v).map_err(|_| JsonError::TooLarge(raw.len()));
+    while i < raw.len() {
+        let b = raw[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' => i += 1,
+            b'{' | b'[' => {
+                let at = spans.len();
+                let expected = match nodes.get(at) {
+                    Some(Node::Object { .. }) => b'{',
+                    Some(Node::Array { .. }) => b'[',
+                    _ => return Err(mismatch(at)),
+                };
+                if expected != b {
+                    return Err(mismatch(at));
+                }
+                open.push(at);
+                spans.push(Span {
+                    start: to_u32(i)?,
+                    end: 0,
+                    next: 0,
+                });
+                i += 1;
+            }
+            b'}' | b']' => {
+                let at = open.pop().ok_or(mismatch(spans.len()))?;
+                let next = to_u32(spans.len())?;
+                let span = spans.get_mut(at).ok_or(mismatch(at))?;
+                span.end = to_u32(i + 1)?;
+                span.next = next;
+                i += 1;
+            }
+            b'"' => {
+                let at = spans.len();
+                if !matches!(nodes.get(at), Some(Node::String(_))) {
+                    return Err(mismatch(at));
+                }
+                let end = string_end(raw, i).ok_or(mismatch(at))?;
+                spans.push(Span {
+                    start: to_u32(i)?,
+                    end: to_u32(end)?,
+                    next: to_u32(at + 1)?,
+                });
+                i = end;
+            }
+            _ => {
+                let at = spans.len();
+                if !matches!(nodes.get(at), Some(Node::Static(_))) {
+                    return Err(mismatch(at));
+                }
+                let start = i;
+                while i < raw.len() && !is_ws(raw[i]) && !matches!(raw[i], b',' | b']' | b'}') {
+                    i += 1;
+                }
+                spans.push(Span {
+                    start: to_u32(start)?,
+                    end: to_u32(i)?,
+                    next: to_u32(at + 1)?,
+                });
+            }
+        }
+    }
+    if !open.is_empty() || spans.len() != nodes.len() {
+        return Err(mismatch(spans.len()));
+    }
+    Ok(spans)
+}
+
+impl<'d> Val<'d> {
+    fn node(&self) -> Node<'d> {
+        self.doc.nodes[self.idx]
+    }
+
+    fn span(&self) -> Span {
+        self.doc.spans[self.idx]
+    }
+
+    /// The JSON type of this value.
+    pub(crate) fn kind(&self) -> Kind {
+        match self.node() {
+            Node::Object { .. } => Kind::Object,
+            Node::Array { .. } => Kind::Array,
+            Node::String(_) => Kind::String,
+            Node::Static(StaticNode::I64(_) | StaticNode::U64(_)) => Kind::Integer,
+            Node::Static(StaticNode::Bool(_)) => Kind::Bool,
+            Node::Static(StaticNode::Null) => Kind::Null,
+            Node::Static(_) => Kind::Float,
+        }
+    }
+
+    /// The value's text exactly as it appears in the input.
+    pub(crate) fn raw(&self) -> &'d [u8] {
+        let span = self.span();
+        &self.doc.raw[span.start as usize..span.end as usize]
+    }
+
+    /// The value's text with the whitespace outside strings removed; nothing else changes.
+    pub(crate) fn compact(&self) -> Vec<u8> {
+        compact(self.raw())
+    }
+
+    /// The string's content, unescaped.
+    pub(crate) fn as_str(&self) -> Option<&'d str> {
+        match self.node() {
+            Node::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as an unsigned integer, if it is a non-negative integer.
+    pub(crate) fn as_u64(&self) -> Option<u64> {
+        match self.node() {
+            Node::Static(StaticNode::U64(v)) => Some(v),
+            Node::Static(StaticNode::I64(v)) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as a signed integer, if it is an integer that fits.
+    pub(crate) fn as_i64(&self) -> Option<i64> {
+        match self.node() {
+            Node::Static(StaticNode::I64(v)) => Some(v),
+            Node::Static(StaticNode::U64(v)) => i64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_bool(&self) -> Option<bool> {
+        match self.node() {
+            Node::Static(StaticNode::Bool(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self.node(), Node::Static(StaticNode::Null))
+    }
+
+    /// Number of members (object) or elements (array); 0 for anything else.
+    pub(crate) fn len(&self) -> usize {
+        match self.node() {
+            Node::Object { len, .. } | Node::Array { len, .. } => len,
+            _ => 0,
+        }
+    }
+
+    /// The members of an object as (unescaped key, value), in document order; empty otherwise.
+    pub(crate) fn members(&self) -> impl Iterator<Item = (&'d str, Val<'d>)> + 'd {
+        let doc = self.doc;
+        let count = if self.kind() == Kind::Object {
+            self.len()
+        } else {
+            0
+        };
+        let mut key = self.idx + 1;
+        (0..count).map(move |_| {
+            let value = Val { doc, idx: key + 1 };
+            let name = Val { doc, idx: key }.as_str().unwrap_or_default();
+            key = doc.spans[key + 1].next as usize;
+            (name, value)
+        })
+    }
+
+    /// The elements of an array, in order; empty otherwise.
+    pub(crate) fn elements(&self) -> impl Iterator<Item = Val<'d>> + 'd {
+        let doc = self.doc;
+        let count = if self.kind() == Kind::Array {
+            self.len()
+        } else {
+            0
+        };
+        let mut at = self.idx + 1;
+        (0..count).map(move |_| {
+            let value = Val { doc, idx: at };
+            at = doc.spans[at].next as usize;
+            value
+        })
+    }
+
+    /// The first member named `key`, if this is an object that has one.
+    pub(crate) fn get(&self, key: &str) -> Option<Val<'d>> {
+        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// Copies a JSON text, dropping the whitespace outside strings.
+pub(crate) fn compact(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !is_ws(b) {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse<R>(raw: &str, f: impl FnOnce(Val<'_>) -> R) -> R {
+        with_doc::<R, JsonError>(raw.as_bytes(), |v| Ok(f(v))).expect("valid JSON")
+    }
+
+    #[test]
+    fn spans_cover_every_value() {
+        let text = r#" { "a" : [1, -2, 18446744073709551615, 1.50, "x\"y\\", true, null, {}],
+                        "b" : { "c" : "d" } } "#;
+        parse(text, |root| {
+            assert_eq!(root.kind(), Kind::Object);
+            let keys: Vec<&str> = root.members().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["a", "b"]);
+            let a = root.get("a").unwrap();
+            let raws: Vec<&[u8]> = a.elements().map(|v| v.raw()).collect();
+            assert_eq!(
+                raws,
+                [
+                    &b"1"[..],
+                    b"-2",
+                    b"18446744073709551615",
+                    b"1.50",
+                    br#""x\"y\\""#,
+                    b"true",
+                    b"null",
+                    b"{}"
+                ]
+            );
+            assert_eq!(a.elements().nth(2).unwrap().as_u64(), Some(u64::MAX));
+            assert_eq!(a.elements().nth(1).unwrap().as_i64(), Some(-2));
+            assert_eq!(a.elements().nth(3).unwrap().kind(), Kind::Float);
+            assert_eq!(a.elements().nth(4).unwrap().as_str(), Some("x\"y\\"));
+            assert_eq!(root.get("b").unwrap().compact(), br#"{"c":"d"}"#);
+            assert!(root.get("zz").is_none());
+        });
+    }
+
+    #[test]
+    fn compact_keeps_strings_and_numbers() {
+        let text = "{ \"k\" : \"a  b\\\" \\u00e9 /\" ,\n \"n\" : [ 1.10 , 2e5 ] }";
+        assert_eq!(
+            compact(text.as_bytes()),
+            b"{\"k\":\"a  b\\\" \\u00e9 /\",\"n\":[1.10,2e5]}"
+        );
+    }
+
+    #[test]
+    fn invalid_input_is_an_error() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":}",
+            "18446744073709551616",
+            "nul",
+            "\"abc",
+        ] {
+            let r = with_doc::<(), JsonError>(bad.as_bytes(), |_| Ok(()));
+            assert!(r.is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\ é\u{1F600}\n]{0,8}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::vec(("[a-z]{1,4}", inner), 0..6)
+                    .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn scan_agrees_with_serde(value in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let compacted = parse(&text, |root| root.compact());
+            prop_assert_eq!(compacted, serde_json::to_vec(&value).unwrap());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = with_doc::<usize, JsonError>(&bytes, |root| Ok(root.compact().len()));
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The production [`Sink`]: the shared-memory ring of `consumer-sdk`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
+
+use crate::block::DecodedBlock;
+use crate::sink::{Sink, SinkError};
+
+/// Publishes each block into the ring as one atomic commit, one record per op.
+#[derive(Debug)]
+pub struct RingSink {
+    publisher: Publisher,
+    topics: HashMap<String, TopicId>,
+}
+
+impl RingSink {
+    /// Open the ring at `path` to continue it (validating it and discarding a partial block a
+    /// dead broadcaster left), or create it with `capacity` data bytes.
+    pub fn open_or_create(path: &Path, capacity: u64) -> Result<RingSink, consumer_sdk::Error> {
+        let name = path
+            .to_str()
+            .ok_or_else(|| consumer_sdk::Error::InvalidName {
+                name: path.display().to_string(),
+                reason: "not valid UTF-8",
+            })?;
+        // A name without a `/` would be looked up under /dev/shm: keep relative paths relative.
+        let name = if name.contains('/') {
+            name.to_string()
+        } else {
+            format!("./{name}")
+        };
+        let options = CreateOptions {
+            capacity,
+            ..CreateOptions::default()
+        };
+        let publisher = Publisher::open_or_create(&name, &options)?;
+        Ok(RingSink {
+            publisher,
+            topics: HashMap::new(),
+        })
+    }
+
+    /// The publisher underneath (ring path, epoch, capacity).
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    fn write(&mut self, block: &DecodedBlock) -> Result<(), consumer_sdk::WriteError> {
+        self.publisher
+            .begin_block(block.number, block.timestamp, block_id_bytes(&block.id))?;
+        for op in &block.ops {
+            let topic = match self.topics.get(&op.topic) {
+                Some(&t) => t,
+                None => {
+                    let t = self.publisher.topic(&op.topic)?;
+                    self.topics.insert(op.topic.clone(), t);
+                    t
+                }
+            };
+            let meta = OpMeta {
+                trx_index: op.trx_index,
+                trx_id: op.trx_id,
+                op_index: op.op_index,
+                virtual_op: op.virtual_op,
+            };
+            self.publisher.push(topic, &meta, &op.body)?;
+        }
+        self.publisher.commit()
+    }
+}
+
+/// The 20 bytes of a 40-hex-digit block id (zeros if the node sent something else).
+fn block_id_bytes(id: &str) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    if id.len() != 40 {
+        return out;
+    }
+    for (i, chunk) in id.as_bytes().chunks_exact(2).enumerate() {
+        match std::str::from_utf8(chunk)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            Some(b) => out[i] = b,
+            None => return [0; 20],
+        }
+    }
+    out
+}
+
+impl Sink for RingSink {
+    fn last_committed_block(&self) -> Option<u64> {
+        self.publisher.last_block()
+    }
+
+    fn publish(&mut self, block: &DecodedBlock) -> Result<(), SinkError> {
+        if let Some(last) = self.publisher.last_block()
+            && block.number <= last
+        {
+            return Err(SinkError::NotIncreasing {
+                block: block.number,
+                last,
+            });
+        }
+        self.write(block).map_err(|e| {
+            // Nothing of the block is visible: drop it so the next attempt starts clean.
+            self.publisher.abort_block();
+            SinkError::Backend(Box::new(e))
+        })
+    }
+
+    fn heartbeat(&mut self) {
+        self.publisher.heartbeat();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_ids_decode_or_fall_back_to_zero() {
+        let id = "02e29508a1b2c3d4e5f60718293a4b5c6d7e8f90";
+        assert_eq!(block_id_bytes(id)[..4], [0x02, 0xe2, 0x95, 0x08]);
+        assert_eq!(block_id_bytes("zz"), [0; 20]);
+        assert_eq!(block_id_bytes(&"g".repeat(40)), [0; 20]);
+    }
+}

@@ -1,0 +1,297 @@
+//! The main loop: a source task (nodes or a replay file) feeds blocks in order through a bounded
+//! channel to the publisher, which owns the [`Sink`].
+//!
+//! The publisher publishes each block whole (one [`Sink::publish`] call), appends it to the
+//! record file if any, sends heartbeats while idle, logs a progress line periodically, and
+//! returns when the stop block is published, when [`Shutdown`] is triggered (between two blocks,
+//! never within one), or when the source fails for good. At the end of a replay file without
+//! `--stop-block` it stays up, heartbeating, until stopped.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::config::{Config, Source};
+use crate::failover::{FollowError, Pool};
+use crate::follow::{FollowSettings, Progress, Task, follow};
+use crate::node::NodeError;
+use crate::replay::{RecordError, Recorder, ReplayError, ReplayRange, ReplayReader, replay};
+use crate::sink::{Sink, SinkError};
+
+/// A stop request shared between a signal handler (or a test) and [`run`].
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A shutdown that has not been triggered.
+    pub fn new() -> Self {
+        Self {
+            tx: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    /// Asks [`run`] to stop after the block it is publishing, if any.
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether [`Shutdown::trigger`] was called.
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Completes once [`Shutdown::trigger`] has been called.
+    pub async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Why [`run`] returned normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The stop block was published (or a replay had nothing left up to it).
+    StopBlock,
+    /// [`Shutdown::trigger`] was called.
+    Shutdown,
+}
+
+/// What [`run`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Why it returned.
+    pub reason: StopReason,
+    /// The last block in the sink.
+    pub last_block: Option<u64>,
+    /// Blocks published by this run.
+    pub blocks: u64,
+    /// Operations published by this run.
+    pub ops: u64,
+}
+
+/// Why [`run`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The sink refused or failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The replay file is unreadable or malformed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The record file could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// Every node refused a request.
+    #[error(transparent)]
+    Refused(#[from] FollowError),
+    /// The node client could not be set up.
+    #[error("node client: {0}")]
+    Node(#[from] NodeError),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Runs the broadcaster until the stop block, a shutdown, or a fatal error.
+///
+/// Builds its own tokio runtime, so call it from a plain thread. Resumes after
+/// `sink.last_committed_block()` when the sink holds blocks; otherwise starts where `config`
+/// says.
+pub fn run(
+    config: &Config,
+    sink: &mut dyn Sink,
+    shutdown: &Shutdown,
+) -> Result<RunSummary, RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("broadcaster")
+        .build()
+        .map_err(RunError::Runtime)?;
+    let result = runtime.block_on(publish_loop(config, sink, shutdown));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+struct Stats {
+    blocks: u64,
+    ops: u64,
+    last_block: Option<u64>,
+    window_start: Instant,
+    window_blocks: u64,
+    window_ops: u64,
+}
+
+impl Stats {
+    fn summary(&self, reason: StopReason) -> RunSummary {
+        RunSummary {
+            reason,
+            last_block: self.last_block,
+            blocks: self.blocks,
+            ops: self.ops,
+        }
+    }
+
+    fn report(&mut self, progress: &Progress) {
+        let secs = self.window_start.elapsed().as_secs_f64().max(1e-3);
+        // Relaxed: a statistic; a slightly stale head is fine for a log line.
+        let head = progress.head.load(Ordering::Relaxed);
+        let block = self.last_block.unwrap_or(0);
+        let ops_rate = self.window_ops as f64 / secs;
+        let block_rate = self.window_blocks as f64 / secs;
+        if head > 0 {
+            info!(
+                block,
+                head,
+                lag = head.saturating_sub(block),
+                "progress: block {block}, {} behind head {head}, {ops_rate:.0} ops/s, {block_rate:.1} blocks/s",
+                head.saturating_sub(block)
+            );
+        } else {
+            info!(
+                block,
+                "progress: block {block}, {ops_rate:.0} ops/s, {block_rate:.1} blocks/s"
+            );
+        }
+        self.window_start = Instant::now();
+        self.window_blocks = 0;
+        self.window_ops = 0;
+    }
+}
+
+async fn publish_loop(
+    config: &Config,
+    sink: &mut dyn Sink,
+    shutdown: &Shutdown,
+) -> Result<RunSummary, RunError> {
+    let tuning = &config.tuning;
+    let resume = sink.last_committed_block();
+    let mut stats = Stats {
+        blocks: 0,
+        ops: 0,
+        last_block: resume,
+        window_start: Instant::now(),
+        window_blocks: 0,
+        window_ops: 0,
+    };
+    if let (Some(last), Some(start)) = (resume, config.start_block)
+        && start != crate::config::StartBlock::Number(last + 1)
+    {
+        warn!(
+            "the ring already holds blocks through {last}: resuming at block {}, ignoring --start-block {start:?}",
+            last + 1
+        );
+    }
+    if let (Some(last), Some(stop)) = (resume, config.stop_block)
+        && last >= stop
+    {
+        info!("the ring already holds blocks through {last}, past the stop block {stop}");
+        return Ok(stats.summary(StopReason::StopBlock));
+    }
+
+    let (tx, mut rx) = mpsc::channel(tuning.queue_blocks.max(1));
+    let progress = Arc::new(Progress::default());
+    let source: Task<Result<(), RunError>> = match &config.source {
+        Source::Nodes(urls) => {
+            let pool = Arc::new(Pool::new(urls, config.request_timeout, tuning.clone())?);
+            let settings = FollowSettings {
+                mode: config.mode,
+                start_block: config.start_block,
+                stop_block: config.stop_block,
+                virtual_ops: config.virtual_ops,
+                tuning: tuning.clone(),
+            };
+            if config.virtual_ops && config.mode == crate::config::Mode::Head {
+                warn!(
+                    "--virtual-ops in head mode: Steem nodes return no virtual operations for reversible blocks"
+                );
+            }
+            let progress = Arc::clone(&progress);
+            Task::spawn(async move {
+                follow(pool, settings, resume, tx, progress)
+                    .await
+                    .map_err(RunError::from)
+            })
+        }
+        Source::Replay { path, pace } => {
+            let reader = ReplayReader::open(path)?;
+            let range = ReplayRange {
+                resume,
+                start: match config.start_block {
+                    Some(crate::config::StartBlock::Number(n)) => Some(n),
+                    _ => None,
+                },
+                stop: config.stop_block,
+            };
+            let (pace, interval) = (*pace, tuning.replay_interval);
+            info!(file = %path.display(), ?pace, "replaying");
+            Task::spawn(async move {
+                replay(reader, pace, interval, range, tx)
+                    .await
+                    .map_err(RunError::from)
+            })
+        }
+    };
+    let mut recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+    let mut heartbeat = tokio::time::interval(tuning.heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut report = tokio::time::interval_at(
+        tokio::time::Instant::now() + tuning.progress_interval,
+        tuning.progress_interval,
+    );
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut source = Some(source);
+
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.wait() => {
+                info!(last_block = ?stats.last_block, "stopping on request");
+                return Ok(stats.summary(StopReason::Shutdown));
+            }
+            _ = heartbeat.tick() => sink.heartbeat(),
+            _ = report.tick() => stats.report(&progress),
+            item = rx.recv(), if source.is_some() => match item {
+                Some(fetched) => {
+                    let block = &fetched.block;
+                    sink.publish(block)?;
+                    if let Some(recorder) = &mut recorder {
+                        recorder.append(&fetched.raw)?;
+                    }
+                    stats.blocks += 1;
+                    stats.ops += block.ops.len() as u64;
+                    stats.window_blocks += 1;
+                    stats.window_ops += block.ops.len() as u64;
+                    stats.last_block = Some(block.number);
+                    if config.stop_block.is_some_and(|stop| block.number >= stop) {
+                        info!(block = block.number, "published the stop block");
+                        return Ok(stats.summary(StopReason::StopBlock));
+                    }
+                }
+                None => {
+                    if let Some(task) = source.take() {
+                        task.join().await?;
+                    }
+                    if config.stop_block.is_some() {
+                        info!(last_block = ?stats.last_block, "no blocks left up to the stop block");
+                        return Ok(stats.summary(StopReason::StopBlock));
+                    }
+                    info!(last_block = ?stats.last_block, "end of the replay file; idling until stopped");
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,745 @@
+//! Decoding the real data, replaying it, and following fake nodes with faults.
+//!
+//! Every test that runs the broadcaster does so on a thread under a watchdog, with tiny timeouts
+//! and backoffs, and finishes on its own (stop block, or an explicit shutdown).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use broadcaster::config::{Mode, Pace, StartBlock, Tuning};
+use broadcaster::fake_node::{
+    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, assets_to_nai,
+};
+use broadcaster::{
+    Config, DecodedBlock, MemorySink, RunError, RunSummary, Shutdown, StopReason, decode_block,
+};
+use proptest::prelude::*;
+use serde_json::Value;
+
+// ---------------------------------------------------------------- helpers
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("STEEM_RING_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+fn demo_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/blocks.jsonl")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The exact text of the `result` member of a JSON-RPC response.
+fn result_text(response: &str) -> &str {
+    let key = response.find("\"result\":").expect("a result") + "\"result\":".len();
+    let rest = response[key..].trim_start();
+    let start = response.len() - rest.len();
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+    values.next().expect("a value").expect("valid JSON");
+    &response[start..start + values.byte_offset()]
+}
+
+/// Every real block in the data set: (label, block object text as recorded).
+fn real_blocks() -> Vec<(String, String)> {
+    let data = data_dir();
+    let mut out = Vec::new();
+    let mut steem: Vec<PathBuf> = std::fs::read_dir(data.join("steem/condenser_api.get_block"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    steem.sort();
+    for path in steem {
+        out.push((
+            path.display().to_string(),
+            result_text(&read(&path)).to_owned(),
+        ));
+    }
+    for rel in [
+        "hive/condenser_api.get_block/1092.result.json",
+        "ops/steem-python/block.json",
+    ] {
+        out.push((rel.to_owned(), read(&data.join(rel))));
+    }
+    let range = data.join("hive/block_api.get_block_range.1000000-1000499.blocks.jsonl");
+    for (i, line) in read(&range).lines().enumerate() {
+        out.push((format!("{}:{}", range.display(), i + 1), line.to_owned()));
+    }
+    out
+}
+
+/// (topic, trx index, op index, body) of every op of a block, parsed independently with serde.
+fn expected_ops(block: &Value) -> Vec<(String, u32, u32, Value)> {
+    let mut out = Vec::new();
+    for (i, trx) in block["transactions"].as_array().unwrap().iter().enumerate() {
+        for (j, op) in trx["operations"].as_array().unwrap().iter().enumerate() {
+            let (kind, body) = match op {
+                Value::Array(pair) => (pair[0].as_str().unwrap().to_owned(), pair[1].clone()),
+                _ => (op["type"].as_str().unwrap().to_owned(), op["value"].clone()),
+            };
+            let topic = kind.strip_suffix("_operation").unwrap_or(&kind).to_owned();
+            out.push((topic, i as u32, j as u32, body));
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn assert_matches_source(decoded: &DecodedBlock, source: &Value, label: &str) {
+    let expected = expected_ops(source);
+    assert_eq!(decoded.ops.len(), expected.len(), "{label}: op count");
+    for (op, (topic, trx, index, body)) in decoded.ops.iter().zip(&expected) {
+        assert_eq!(&op.topic, topic, "{label}");
+        assert_eq!((op.trx_index, op.op_index), (*trx, *index), "{label}");
+        assert!(!op.virtual_op);
+        let parsed: Value = serde_json::from_slice(&op.body).unwrap();
+        assert_eq!(&parsed, body, "{label}: body of op {trx}/{index}");
+    }
+}
+
+fn fast_tuning() -> Tuning {
+    Tuning {
+        connect_timeout: Duration::from_millis(300),
+        backoff_base: Duration::from_millis(5),
+        backoff_cap: Duration::from_millis(100),
+        max_in_flight: 4,
+        range_chunk: 10,
+        tip_poll_interval: Duration::from_millis(20),
+        stall_timeout: Duration::from_millis(100),
+        max_head_age: None,
+        heartbeat_interval: Duration::from_millis(20),
+        progress_interval: Duration::from_millis(500),
+        all_down_log_interval: Duration::from_millis(500),
+        replay_interval: Duration::from_millis(10),
+        ..Tuning::default()
+    }
+}
+
+fn node_config(urls: Vec<String>, mode: Mode, start: u64, stop: u64) -> Config {
+    let mut config = Config::for_nodes(urls);
+    config.mode = mode;
+    config.start_block = Some(StartBlock::Number(start));
+    config.stop_block = Some(stop);
+    config.request_timeout = Duration::from_millis(300);
+    config.tuning = fast_tuning();
+    config
+}
+
+/// Runs the broadcaster on a thread; panics if it has not returned within `limit`.
+fn run_bounded(
+    config: Config,
+    sink: MemorySink,
+    limit: Duration,
+) -> (Result<RunSummary, RunError>, MemorySink) {
+    let shutdown = Shutdown::new();
+    run_bounded_with(config, sink, &shutdown, limit, |_| {})
+}
+
+fn run_bounded_with(
+    config: Config,
+    mut sink: MemorySink,
+    shutdown: &Shutdown,
+    limit: Duration,
+    during: impl FnOnce(&broadcaster::sink::MemorySinkHandle),
+) -> (Result<RunSummary, RunError>, MemorySink) {
+    let (tx, rx) = mpsc::channel();
+    let handle = sink.handle();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let result = broadcaster::run(&config, &mut sink, &stop);
+        let _ = tx.send((result, sink));
+    });
+    during(&handle);
+    match rx.recv_timeout(limit) {
+        Ok(done) => done,
+        Err(_) => {
+            shutdown.trigger();
+            panic!("the broadcaster did not finish within {limit:?}");
+        }
+    }
+}
+
+fn recorded_chain() -> Arc<Chain> {
+    Arc::new(Chain::recorded(&data_dir()).expect("recorded data"))
+}
+
+/// The blocks `first..=last` as the chain stores them (appbase encoding), decoded.
+fn reference(chain: &Chain, first: u64, last: u64) -> Vec<DecodedBlock> {
+    (first..=last)
+        .map(|n| decode_block(chain.block(n).expect("stored").appbase.as_bytes()).unwrap())
+        .collect()
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/")
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------- decoding
+
+#[test]
+fn real_blocks_decode_like_an_independent_parse() {
+    let blocks = real_blocks();
+    assert_eq!(blocks.len(), 9 + 2 + 500);
+    let mut total_ops = 0;
+    for (label, text) in &blocks {
+        let decoded = decode_block(text.as_bytes()).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let source: Value = serde_json::from_str(text).unwrap();
+        assert_matches_source(&decoded, &source, label);
+        total_ops += decoded.ops.len();
+        let ids = source["transaction_ids"].as_array();
+        for op in &decoded.ops {
+            let expected = match ids {
+                Some(ids) => ids[op.trx_index as usize].as_str().unwrap().to_owned(),
+                None => source["transactions"][op.trx_index as usize]["transaction_id"]
+                    .as_str()
+                    .map_or_else(|| "0".repeat(40), str::to_owned),
+            };
+            assert_eq!(hex(&op.trx_id), expected, "{label}");
+            // Compact input: the body is a verbatim slice of what the node sent.
+            if !text.contains('\n') {
+                assert!(
+                    text.contains(std::str::from_utf8(&op.body).unwrap()),
+                    "{label}: body not verbatim"
+                );
+            }
+        }
+        let number = source["block_id"]
+            .as_str()
+            .map(|id| u64::from_str_radix(&id[..8], 16).unwrap())
+            .unwrap_or_else(|| {
+                u64::from_str_radix(&source["previous"].as_str().unwrap()[..8], 16).unwrap() + 1
+            });
+        assert_eq!(decoded.number, number, "{label}");
+    }
+    // 66 Steem ops in 9 blocks, 4 in block 1092, 4 in the steem-python block, 38 in the 500 Hive blocks.
+    assert_eq!(total_ops, 66 + 4 + 4 + 38);
+}
+
+#[test]
+fn real_ops_in_block_decode_in_both_forms() {
+    let data = data_dir();
+    let mut files = vec![
+        data.join("steem/condenser_api.get_ops_in_block/25926363.result.json"),
+        data.join("steem/account_history_api.get_ops_in_block/get_ops_in_block.json.pat"),
+    ];
+    for dir in [
+        "hive/condenser_api.get_ops_in_block",
+        "hive/account_history_api.get_ops_in_block",
+    ] {
+        for entry in std::fs::read_dir(data.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().ends_with(".pat.json") {
+                files.push(path);
+            }
+        }
+    }
+    let mut virtual_count = 0;
+    for path in files {
+        let text = read(&path);
+        let text = if text.contains("\"jsonrpc\"") {
+            result_text(&text).to_owned()
+        } else {
+            text
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let entries = value
+            .get("ops")
+            .unwrap_or(&value)
+            .as_array()
+            .unwrap()
+            .clone();
+        let block = entries.first().map_or(1, |e| e["block"].as_u64().unwrap());
+        let ops = broadcaster::decode_ops_in_block(text.as_bytes(), block)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(ops.len(), entries.len(), "{}", path.display());
+        for (op, entry) in ops.iter().zip(&entries) {
+            let (kind, body) = match &entry["op"] {
+                Value::Array(pair) => (pair[0].as_str().unwrap().to_owned(), pair[1].clone()),
+                other => (
+                    other["type"].as_str().unwrap().to_owned(),
+                    other["value"].clone(),
+                ),
+            };
+            assert_eq!(op.topic, kind.strip_suffix("_operation").unwrap_or(&kind));
+            assert_eq!(serde_json::from_slice::<Value>(&op.body).unwrap(), body);
+            let flagged = match &entry["virtual_op"] {
+                Value::Bool(b) => *b,
+                n => n.as_u64().unwrap() != 0,
+            };
+            assert_eq!(op.virtual_op, flagged);
+            assert_eq!(
+                u64::from(op.trx_index),
+                entry["trx_in_block"].as_u64().unwrap()
+            );
+            virtual_count += usize::from(op.virtual_op);
+        }
+    }
+    assert!(virtual_count > 20, "{virtual_count}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn truncated_real_blocks_never_panic(pick in 0usize..511, cut in 0usize..20_000) {
+        let blocks = real_blocks_cached();
+        let text = blocks[pick % blocks.len()].1.as_bytes();
+        let cut = cut % text.len().max(1);
+        prop_assert!(decode_block(&text[..cut]).is_err());
+    }
+
+    #[test]
+    fn corrupted_real_blocks_never_panic(pick in 0usize..511, at in 0usize..20_000, byte in any::<u8>()) {
+        let blocks = real_blocks_cached();
+        let mut text = blocks[pick % blocks.len()].1.as_bytes().to_vec();
+        let at = at % text.len();
+        text[at] = byte;
+        let _ = decode_block(&text);
+    }
+}
+
+fn real_blocks_cached() -> &'static [(String, String)] {
+    static BLOCKS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    BLOCKS.get_or_init(real_blocks)
+}
+
+// ---------------------------------------------------------------- replay
+
+#[test]
+fn replaying_each_data_file_publishes_its_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut by_source: Vec<(String, Vec<String>)> = Vec::new();
+    for (label, text) in real_blocks() {
+        let source = label.split(':').next().unwrap().to_owned();
+        let line = String::from_utf8(text.bytes().filter(|b| *b != b'\n').collect()).unwrap();
+        match by_source.last_mut() {
+            Some((s, lines)) if *s == source => lines.push(line),
+            _ => by_source.push((source, vec![line])),
+        }
+    }
+    for (i, (source, lines)) in by_source.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let mut config = Config::for_replay(&path, Pace::Max);
+        config.tuning = fast_tuning();
+        let last = decode_block(lines.last().unwrap().as_bytes())
+            .unwrap()
+            .number;
+        config.stop_block = Some(last);
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        assert_eq!(result.unwrap().reason, StopReason::StopBlock);
+        let published = sink.blocks();
+        assert_eq!(published.len(), lines.len(), "{source}");
+        for (block, line) in published.iter().zip(lines) {
+            assert_matches_source(block, &serde_json::from_str(line).unwrap(), source);
+        }
+    }
+}
+
+#[test]
+fn a_malformed_replay_line_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    let good: Vec<String> = read(&demo_file())
+        .lines()
+        .take(3)
+        .map(str::to_owned)
+        .collect();
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n{{\"previous\": 12}}\n{}\n",
+            good[0], good[1], good[2]
+        ),
+    )
+    .unwrap();
+    let mut config = Config::for_replay(&path, Pace::Max);
+    config.tuning = fast_tuning();
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    let message = result.unwrap_err().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "{}:3: block.previous: expected a string, found an integer",
+            path.display()
+        )
+    );
+    assert_eq!(
+        sink.blocks().len(),
+        2,
+        "the good lines before it were published"
+    );
+}
+
+#[test]
+fn the_demo_file_replays_cleanly_and_idles_at_its_end() {
+    let lines = read(&demo_file()).lines().count();
+    let mut config = Config::for_replay(demo_file(), Pace::Max);
+    config.tuning = fast_tuning();
+    let shutdown = Shutdown::new();
+    let (result, sink) = run_bounded_with(config, MemorySink::new(), &shutdown, LIMIT, |handle| {
+        assert!(
+            handle.wait_until(LIMIT, |s| s.published == lines as u64),
+            "all blocks published"
+        );
+        let beats = handle.with(|s| s.heartbeats);
+        assert!(
+            handle.wait_until(LIMIT, |s| s.heartbeats >= beats + 3),
+            "heartbeats at the end of the file"
+        );
+        shutdown.trigger();
+    });
+    let summary = result.unwrap();
+    assert_eq!(summary.reason, StopReason::Shutdown);
+    assert_eq!(summary.blocks, lines as u64);
+    let blocks = sink.blocks();
+    assert!(blocks.windows(2).all(|w| w[0].number < w[1].number));
+    assert_eq!(blocks.first().unwrap().number, 1092);
+    assert_eq!(blocks.last().unwrap().number, 66_379_830);
+    assert_eq!(
+        summary.ops,
+        blocks.iter().map(|b| b.ops.len() as u64).sum::<u64>()
+    );
+    assert_eq!(summary.ops, 66 + 4 + 4 + 38);
+}
+
+#[test]
+fn a_ring_holding_blocks_resumes_after_its_last_one() {
+    let mut config = Config::for_replay(demo_file(), Pace::Max);
+    config.tuning = fast_tuning();
+    config.start_block = Some(StartBlock::Number(1092));
+    config.stop_block = Some(1_000_020);
+    let (result, sink) = run_bounded(config, MemorySink::resuming_after(1_000_010), LIMIT);
+    let summary = result.unwrap();
+    let numbers: Vec<u64> = sink.blocks().iter().map(|b| b.number).collect();
+    assert_eq!(numbers, (1_000_011..=1_000_020).collect::<Vec<_>>());
+    assert_eq!(summary.last_block, Some(1_000_020));
+}
+
+// ---------------------------------------------------------------- nodes
+
+#[test]
+fn faults_on_a_quarter_of_requests_do_not_change_the_stream() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_499);
+
+    let clean = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(last)).unwrap();
+    let (result, sink) = run_bounded(
+        node_config(vec![clean.url()], Mode::Irreversible, first, last),
+        MemorySink::new(),
+        LIMIT,
+    );
+    assert_eq!(result.unwrap().reason, StopReason::StopBlock);
+    let fault_free = sink.blocks();
+    assert_eq!(fault_free, reference(&chain, first, last));
+
+    let flaky = |seed| {
+        let mut options = FakeOptions::fixed(last);
+        options.fault_rate = 0.25;
+        options.seed = seed;
+        options.hang_limit = Duration::from_secs(2);
+        FakeNode::start(Arc::clone(&chain), options).unwrap()
+    };
+    let (a, b) = (flaky(7), flaky(11));
+    let urls = vec![a.url(), dead_url(), b.url()];
+    let (result, sink) = run_bounded(
+        node_config(urls, Mode::Irreversible, first, last),
+        MemorySink::new(),
+        LIMIT,
+    );
+    assert_eq!(result.unwrap().last_block, Some(last));
+    assert_eq!(
+        sink.blocks(),
+        fault_free,
+        "op for op equal to the fault-free stream"
+    );
+
+    let served: Vec<_> = a.requests().into_iter().chain(b.requests()).collect();
+    let faulty = served.iter().filter(|r| r.fault.is_some()).count();
+    assert!(
+        faulty >= 5,
+        "{faulty} faults injected in {} requests",
+        served.len()
+    );
+    let kinds: std::collections::HashSet<_> = served.iter().filter_map(|r| r.fault).collect();
+    assert!(kinds.len() >= 4, "fault kinds seen: {kinds:?}");
+}
+
+#[test]
+fn a_missing_block_method_falls_back_to_the_other() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_030);
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    for method in ["block_api.get_block_range", "block_api.get_block"] {
+        node.add_rule(Rule {
+            method: Some(method.into()),
+            block: None,
+            fault: Fault::MethodNotFound,
+            times: None,
+        });
+    }
+    let (result, sink) = run_bounded(
+        node_config(vec![node.url()], Mode::Irreversible, first, last),
+        MemorySink::new(),
+        LIMIT,
+    );
+    result.unwrap();
+    let count = |m: &str| node.requests().iter().filter(|r| r.method == m).count();
+    // Only the requests already in flight when the first refusal came back are refused.
+    let in_flight = fast_tuning().max_in_flight;
+    assert!((1..=in_flight).contains(&count("block_api.get_block_range")));
+    assert!((1..=in_flight).contains(&count("block_api.get_block")));
+    // Every block once, plus any retry after a timeout on a loaded machine.
+    assert!(count("condenser_api.get_block") >= (last - first + 1) as usize);
+
+    // Same blocks, now in legacy encoding: same ops, bodies equal once assets are normalised.
+    let expected = reference(&chain, first, last);
+    let published = sink.blocks();
+    assert_eq!(published.len(), expected.len());
+    for (got, want) in published.iter().zip(&expected) {
+        assert_eq!(
+            (got.number, &got.id, got.timestamp),
+            (want.number, &want.id, want.timestamp)
+        );
+        assert_eq!(got.ops.len(), want.ops.len());
+        for (g, w) in got.ops.iter().zip(&want.ops) {
+            assert_eq!(
+                (&g.topic, g.trx_id, g.trx_index, g.op_index),
+                (&w.topic, w.trx_id, w.trx_index, w.op_index)
+            );
+            let g_body: Value = serde_json::from_slice(&g.body).unwrap();
+            let w_body: Value = serde_json::from_slice(&w.body).unwrap();
+            assert_eq!(assets_to_nai(&g_body), w_body);
+        }
+    }
+}
+
+#[test]
+fn a_deterministic_error_is_reported_not_retried_forever() {
+    let chain = recorded_chain();
+    let nodes: Vec<FakeNode> = (0..2)
+        .map(|_| {
+            let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+            node.add_rule(Rule {
+                method: None,
+                block: Some(1_000_005),
+                fault: Fault::RpcError(-32602),
+                times: None,
+            });
+            node
+        })
+        .collect();
+    let urls = nodes.iter().map(FakeNode::url).collect();
+    let (result, _) = run_bounded(
+        node_config(urls, Mode::Irreversible, 1_000_000, 1_000_020),
+        MemorySink::new(),
+        LIMIT,
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("blocks 1000000..=1000009 refused by every node"),
+        "{message}"
+    );
+    assert!(message.contains("-32602"), "{message}");
+    for node in &nodes {
+        let asked = node
+            .requests()
+            .iter()
+            .filter(|r| r.fault == Some(Fault::RpcError(-32602)))
+            .count();
+        // Once, or again if an earlier answer was lost to a timeout on a loaded machine.
+        assert!((1..=3).contains(&asked), "asked {asked} times");
+    }
+}
+
+#[test]
+fn a_node_stuck_in_the_past_is_abandoned() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_499);
+    let stuck = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(last)).unwrap();
+    stuck.add_rule(Rule {
+        method: Some("condenser_api.get_dynamic_global_properties".into()),
+        block: None,
+        fault: Fault::StaleHead,
+        times: None,
+    });
+    let good = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(last)).unwrap();
+    let (result, sink) = run_bounded(
+        node_config(
+            vec![stuck.url(), good.url()],
+            Mode::Irreversible,
+            first,
+            last,
+        ),
+        MemorySink::new(),
+        LIMIT,
+    );
+    assert_eq!(result.unwrap().last_block, Some(last));
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    assert!(
+        good.requests()
+            .iter()
+            .any(|r| r.method.ends_with("get_dynamic_global_properties"))
+    );
+}
+
+#[test]
+fn head_mode_does_not_publish_a_forked_block() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_060);
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    node.add_rule(Rule {
+        method: None,
+        block: Some(1_000_033),
+        fault: Fault::Fork,
+        times: Some(1),
+    });
+    let (result, sink) = run_bounded(
+        node_config(vec![node.url()], Mode::Head, first, last),
+        MemorySink::new(),
+        LIMIT,
+    );
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    let requests = node.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.fault == Some(Fault::Fork))
+            .count(),
+        1
+    );
+    let covering = requests
+        .iter()
+        .filter(|r| {
+            r.block
+                .is_some_and(|b| (b..b + r.count.unwrap_or(1)).contains(&1_000_033))
+        })
+        .count();
+    assert!(covering >= 2, "the forked answer, then the refetch");
+}
+
+#[test]
+fn head_mode_follows_an_advancing_head() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_040);
+    let schedule = HeadSchedule::advancing(first, Duration::from_millis(15));
+    let nodes: Vec<FakeNode> = [3, 5]
+        .into_iter()
+        .map(|seed| {
+            let mut options = FakeOptions::fixed(0);
+            options.head = schedule;
+            options.irreversible_lag = 5;
+            options.fault_rate = 0.2;
+            options.seed = seed;
+            options.hang_limit = Duration::from_secs(2);
+            FakeNode::start(Arc::clone(&chain), options).unwrap()
+        })
+        .collect();
+    let urls = nodes.iter().map(FakeNode::url).collect();
+    let (result, sink) = run_bounded(
+        node_config(urls, Mode::Head, first, last),
+        MemorySink::new(),
+        LIMIT,
+    );
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    let polls: usize = nodes
+        .iter()
+        .map(|n| {
+            n.requests()
+                .iter()
+                .filter(|r| r.method.ends_with("get_dynamic_global_properties"))
+                .count()
+        })
+        .sum();
+    assert!(polls >= 1);
+}
+
+#[test]
+fn irreversible_mode_waits_for_the_last_irreversible_block() {
+    let chain = recorded_chain();
+    let mut options = FakeOptions::fixed(0);
+    options.head = HeadSchedule::advancing(1_000_020, Duration::from_millis(10));
+    options.irreversible_lag = 15;
+    let node = FakeNode::start(Arc::clone(&chain), options).unwrap();
+    let (result, sink) = run_bounded(
+        node_config(vec![node.url()], Mode::Irreversible, 1_000_000, 1_000_030),
+        MemorySink::new(),
+        LIMIT,
+    );
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, 1_000_000, 1_000_030));
+}
+
+#[test]
+fn virtual_ops_follow_the_block_ops() {
+    let chain = recorded_chain();
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    let mut config = node_config(vec![node.url()], Mode::Irreversible, 1_000_000, 1_000_002);
+    config.virtual_ops = true;
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    let blocks = sink.blocks();
+    let expected = reference(&chain, 1_000_000, 1_000_002);
+    let first = &blocks[0];
+    assert_eq!(first.ops.len(), expected[0].ops.len() + 1);
+    let vop = first.ops.last().unwrap();
+    assert!(vop.virtual_op);
+    assert_eq!(vop.topic, "producer_reward");
+    assert_eq!(
+        vop.body,
+        br#"{"producer":"abit","vesting_shares":"14403.626449 VESTS"}"#
+    );
+    assert_eq!(blocks[1..], expected[1..]);
+}
+
+#[test]
+fn recorded_blocks_replay_to_the_same_stream() {
+    let chain = recorded_chain();
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.jsonl");
+    let mut config = node_config(vec![node.url()], Mode::Irreversible, 1_000_000, 1_000_050);
+    config.record = Some(record.clone());
+    let (result, live) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(read(&record).lines().count(), 51);
+
+    let mut replay = Config::for_replay(&record, Pace::Max);
+    replay.tuning = fast_tuning();
+    replay.stop_block = Some(1_000_050);
+    let (result, replayed) = run_bounded(replay, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(replayed.blocks(), live.blocks());
+}
+
+#[test]
+fn shutdown_while_every_node_is_down_is_prompt() {
+    let urls = vec![dead_url(), dead_url()];
+    let config = node_config(urls, Mode::Irreversible, 1, 10);
+    let shutdown = Shutdown::new();
+    let (result, sink) = run_bounded_with(config, MemorySink::new(), &shutdown, LIMIT, |handle| {
+        let beats = handle.with(|s| s.heartbeats);
+        assert!(
+            handle.wait_until(LIMIT, |s| s.heartbeats >= beats + 3),
+            "heartbeats while nodes are down"
+        );
+        shutdown.trigger();
+    });
+    assert_eq!(result.unwrap().reason, StopReason::Shutdown);
+    assert!(sink.blocks().is_empty());
+}
