@@ -1,0 +1,226 @@
+//! `dump`: print the ops of a ring as JSON lines.
+#![forbid(unsafe_code)]
+
+use anyhow::Context as _;
+use bots::{Checkpoint, Feed, IDLE_POLL, Next, Out, PositionArgs, RingArgs, StartAt, note};
+use clap::{CommandFactory as _, Parser};
+use consumer_sdk::{Event, Op};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Each line is one op record:
+  {\"block\":N,\"trx_index\":I,\"trx_id\":\"<40 hex>\",\"op_index\":J,\"virtual\":false,
+   \"timestamp\":\"2020-11-07T19:33:27\",\"type\":\"vote\",\"data\":{...}}
+`type` is the topic (op type without `_operation`), `timestamp` the block time (UTC) and `data`
+the op body exactly as the broadcaster published it. A body that is not JSON is printed as a JSON
+string, with a warning on stderr. Every line is flushed as it is written.
+
+With --cursor, the cursor is saved after each line is flushed: after a crash, the line printed
+last may be printed again (at least once); no op is skipped.";
+
+/// Print the ops of a ring as JSON lines.
+#[derive(Debug, Parser)]
+#[command(name = "dump", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    ring: RingArgs,
+    /// Print only ops of these topics (op types such as `vote` or `custom_json`), comma-separated;
+    /// default: every topic
+    #[arg(long, value_name = "TOPIC,...", value_delimiter = ',', value_parser = bots::parse_topic)]
+    topics: Vec<String>,
+    #[command(flatten)]
+    position: PositionArgs,
+    /// Exit once block N is committed and every op through it has been printed (also when block N
+    /// holds none of the topics or does not exist)
+    #[arg(long, value_name = "N")]
+    until_block: Option<u64>,
+    /// Exit after printing N records
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+}
+
+/// What `dump` was asked to do, checked.
+#[derive(Debug)]
+struct Config {
+    ring: String,
+    topics: Vec<String>,
+    from: StartAt,
+    cursor: Option<PathBuf>,
+    until_block: Option<u64>,
+    count: Option<u64>,
+}
+
+impl Cli {
+    fn config(self) -> Result<Config, clap::Error> {
+        bots::check_until(self.position.from, self.until_block)
+            .map_err(|e| Cli::command().error(clap::error::ErrorKind::ArgumentConflict, e))?;
+        Ok(Config {
+            ring: self.ring.ring,
+            topics: self.topics,
+            from: self.position.from,
+            cursor: self.position.cursor,
+            until_block: self.until_block,
+            count: self.count,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let config = Cli::parse().config().unwrap_or_else(|e| e.exit());
+    bots::exit_code(run(config))
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let stop = bots::stop_on_signals()?;
+    let mut checkpoint = Checkpoint::new(config.cursor);
+    let start = config.from.or_after(checkpoint.load()?);
+    let Some(feed) = Feed::open(&config.ring, &config.topics, start, stop)? else {
+        return Ok(());
+    };
+    let mut feed = feed.until_block(config.until_block);
+    let mut out = Out::new();
+    let mut line = Vec::with_capacity(4096);
+    let mut printed = 0;
+    loop {
+        match feed.next(IDLE_POLL)? {
+            Next::Stopped | Next::Done => break,
+            Next::Idle => checkpoint.save_if_due(&mut out)?,
+            Next::Event(Event::BlockEnd(end)) => {
+                checkpoint.block_end(&end);
+                checkpoint.save_if_due(&mut out)?;
+            }
+            Next::Event(Event::Op(op)) => {
+                if let Err(e) = format_record(&op, &mut line) {
+                    note!(
+                        "block {} op {}: body is not JSON ({e}); printed as a string",
+                        op.block(),
+                        op.index_in_block()
+                    );
+                }
+                out.line(&line).context("writing to stdout")?;
+                checkpoint.advance(op.cursor());
+                checkpoint.save(&mut out)?;
+                printed += 1;
+                if config.count.is_some_and(|n| printed >= n) {
+                    break;
+                }
+            }
+        }
+    }
+    checkpoint.save(&mut out)
+}
+
+/// Writes `op` as one JSON object into `line` (replacing its contents). A body that is not JSON
+/// is written as a JSON string, and the reason returned.
+fn format_record(op: &Op, line: &mut Vec<u8>) -> Result<(), String> {
+    line.clear();
+    let head = format!(
+        r#"{{"block":{},"trx_index":{},"trx_id":"{}","op_index":{},"virtual":{},"timestamp":"{}","type":{},"data":"#,
+        op.block(),
+        op.trx_index(),
+        op.trx_id_hex(),
+        op.op_index(),
+        op.is_virtual(),
+        bots::format_timestamp(op.timestamp().into()),
+        Value::from(op.topic()),
+    );
+    line.extend_from_slice(head.as_bytes());
+    let verdict = check_json(op.payload());
+    if verdict.is_ok() {
+        push_compact(op.payload(), line);
+    } else {
+        let text = Value::from(String::from_utf8_lossy(op.payload()));
+        line.extend_from_slice(text.to_string().as_bytes());
+    }
+    line.push(b'}');
+    verdict
+}
+
+/// Whether `body` is one JSON value in UTF-8.
+fn check_json(body: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Appends the valid JSON `body` without the whitespace between its tokens, so that it fits on
+/// one line; every other byte (strings and their escapes included) is kept as it is.
+fn push_compact(body: &[u8], line: &mut Vec<u8>) {
+    if !body.iter().any(|b| b.is_ascii_whitespace()) {
+        line.extend_from_slice(body);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        line.push(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compact(body: &str) -> String {
+        let mut out = Vec::new();
+        push_compact(body.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn compacting_keeps_strings_and_escapes() {
+        assert_eq!(compact(r#"{"a":1}"#), r#"{"a":1}"#);
+        assert_eq!(
+            compact("{ \"a b\" :\n [1, \"x\\\" y\" ,\t{}]\r\n}"),
+            r#"{"a b":[1,"x\" y",{}]}"#
+        );
+        assert_eq!(
+            compact(r#" "caf\u00e9 https:\/\/x \\" "#),
+            r#""caf\u00e9 https:\/\/x \\""#
+        );
+    }
+
+    #[test]
+    fn json_check() {
+        assert!(check_json(br#"{"a":[1,2,{"b":"\u2757"}]}"#).is_ok());
+        assert!(check_json(b" 17 ").is_ok());
+        assert!(check_json(b"{\"a\":1} x").is_err());
+        assert!(check_json(b"not json").is_err());
+        assert!(check_json(b"\"\xff\"").is_err());
+        assert!(check_json(b"").is_err());
+    }
+
+    #[test]
+    fn cli_rejects_until_before_from() {
+        let cli = Cli::try_parse_from(["dump", "--from", "10", "--until-block", "9"]).unwrap();
+        assert!(cli.config().is_err());
+        let cli = Cli::try_parse_from([
+            "dump",
+            "--from",
+            "10",
+            "--until-block",
+            "10",
+            "--topics",
+            "vote,comment_operation",
+        ]);
+        let config = cli.unwrap().config().unwrap();
+        assert_eq!(config.topics, ["vote", "comment"]);
+        assert!(Cli::try_parse_from(["dump", "--count", "0"]).is_err());
+        Cli::command().debug_assert();
+    }
+}
