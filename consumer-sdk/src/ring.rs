@@ -1478,6 +1478,9 @@ mod loom_tests {
     /// the reader returns what it received until it has passed the last block end.
     fn run(cap: u64, blocks: u64, per_block: u64) -> Vec<Polled> {
         let mem = Arc::new(HeapMemory::new(cap));
+        let ring = Ring::new(mem.words(), cap);
+        // Positioned before the writer starts, as a subscriber is before it reads.
+        let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let wmem = mem.clone();
         let writer = thread::spawn(move || {
             let ring = Ring::new(wmem.words(), cap);
@@ -1494,8 +1497,6 @@ mod loom_tests {
                 w.commit(&ring).unwrap();
             }
         });
-        let ring = Ring::new(mem.words(), cap);
-        let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let mut got = Vec::new();
         let mut buf = Vec::new();
         loop {

@@ -222,11 +222,44 @@ impl Builder {
 
     /// Position the subscriber and start.
     pub fn start(self, start: Start) -> Result<Subscriber, Error> {
+        // A writer lapping the ring at full speed can overwrite the position found before the
+        // reader is set on it: find it again.
+        let mut attempt = 0;
+        let (core, skip, pending) = loop {
+            match self.position(&start) {
+                Err(Error::Corrupt { .. }) if attempt < START_ATTEMPTS => attempt += 1,
+                other => break other?,
+            }
+        };
+        let epoch = Ring::new(self.map.words(), self.map.capacity).epoch();
+        Ok(Subscriber {
+            path: self.path,
+            map: self.map,
+            core,
+            buf: Vec::new(),
+            topics: self.topics,
+            topic_cache: Vec::new(),
+            wait: self.wait,
+            stop: self.stop,
+            stale_after: self.stale_after,
+            skip,
+            pending,
+            last_block: None,
+            last_op: None,
+            epoch,
+            last_file_check: Instant::now(),
+        })
+    }
+
+    fn position(
+        &self,
+        start: &Start,
+    ) -> Result<(ReaderCore, Option<Cursor>, Option<RecvError>), Error> {
         let ring = Ring::new(self.map.words(), self.map.capacity);
         let corrupt = |f: ReadFault| fault_to_error(&self.path, f);
         let mut skip = None;
         let mut pending = None;
-        let pos = match start {
+        let pos = match *start {
             Start::Latest => ring::seek_latest(&ring),
             Start::Earliest => ring::seek_earliest(&ring).map_err(corrupt)?,
             Start::Block(n) => match ring::seek_block(&ring, n).map_err(corrupt)? {
@@ -250,24 +283,7 @@ impl Builder {
             }
         };
         let core = ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(corrupt)?;
-        let epoch = ring.epoch();
-        Ok(Subscriber {
-            path: self.path,
-            map: self.map,
-            core,
-            buf: Vec::new(),
-            topics: self.topics,
-            topic_cache: Vec::new(),
-            wait: self.wait,
-            stop: self.stop,
-            stale_after: self.stale_after,
-            skip,
-            pending,
-            last_block: None,
-            last_op: None,
-            epoch,
-            last_file_check: Instant::now(),
-        })
+        Ok((core, skip, pending))
     }
 }
 
@@ -284,6 +300,8 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
     }
 }
 
+/// Attempts at positioning a new subscriber while the writer overwrites the position found.
+const START_ATTEMPTS: usize = 8;
 /// How often an idle subscriber checks whether the ring file was replaced.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest single futex sleep, so stop flags and file replacement are noticed.
