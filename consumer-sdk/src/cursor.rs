@@ -44,7 +44,10 @@ impl CursorFile {
         let path = path.into();
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
-        CursorFile { path, tmp: tmp.into() }
+        CursorFile {
+            path,
+            tmp: tmp.into(),
+        }
     }
 
     /// The file.
@@ -57,11 +60,19 @@ impl CursorFile {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io { path: self.path.clone(), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: self.path.clone(),
+                    source: e,
+                });
+            }
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Cursor { path: self.path.clone(), reason: format!("not a cursor: {e}") })
+            .map_err(|e| Error::Cursor {
+                path: self.path.clone(),
+                reason: format!("not a cursor: {e}"),
+            })
     }
 
     /// Save `cursor`: write a temporary file, then rename it over the old one, so a crash at any
@@ -77,7 +88,10 @@ impl CursorFile {
     }
 
     fn write(&self, cursor: &Cursor, durable: bool) -> Result<(), Error> {
-        let io = |path: &Path, e| Error::Io { path: path.to_path_buf(), source: e };
+        let io = |path: &Path, e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let json = serde_json::to_vec(cursor).map_err(|e| Error::Cursor {
             path: self.path.clone(),
             reason: e.to_string(),
@@ -100,7 +114,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = CursorFile::new(dir.path().join("c.json"));
         assert_eq!(f.load().unwrap(), None);
-        let c = Cursor { block: 7, index_in_block: 3, trx_index: 1, op_index: 0 };
+        let c = Cursor {
+            block: 7,
+            index_in_block: 3,
+            trx_index: 1,
+            op_index: 0,
+        };
         f.save(&c).unwrap();
         assert_eq!(f.load().unwrap(), Some(c));
         std::fs::write(f.path(), b"{\"block\":").unwrap();

@@ -80,7 +80,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// A requested data capacity is not allowed.
-    #[error("invalid ring capacity {capacity}: must be a power of two between {min} and {max} bytes")]
+    #[error(
+        "invalid ring capacity {capacity}: must be a power of two between {min} and {max} bytes"
+    )]
     InvalidCapacity {
         /// What was asked for.
         capacity: u64,
@@ -90,7 +92,9 @@ pub enum Error {
         max: u64,
     },
     /// `Start::Block(n)`: block `n` was overwritten already.
-    #[error("block {block} is no longer in the ring; the oldest whole block left is {earliest}")]
+    #[error(
+        "block {block} is not in the ring (any more); the oldest whole block in it is {earliest}"
+    )]
     BlockGone {
         /// The block asked for.
         block: u64,
@@ -121,7 +125,9 @@ pub enum Error {
 pub enum RecvError {
     /// The writer overwrote records before this reader read them. The reader has moved on to
     /// the oldest whole block still in the ring; receiving again continues from there.
-    #[error("lagged behind the writer: {lost} records lost ({lost_matching} of the subscribed topics)")]
+    #[error(
+        "lagged behind the writer: {lost} records lost ({lost_matching} of the subscribed topics)"
+    )]
     Lagged {
         /// Records lost, all topics.
         lost: u64,
@@ -130,7 +136,9 @@ pub enum RecvError {
     },
     /// The ring file was replaced by a new one that does not hold the blocks after the last
     /// one this reader finished; it continues at `resumed_at`.
-    #[error("ring file replaced: blocks after {last_seen} are not in the new ring, which resumes at block {resumed_at}")]
+    #[error(
+        "ring file replaced: blocks after {last_seen} are not in the new ring, which resumes at block {resumed_at}"
+    )]
     Gap {
         /// Last block this reader finished before the replacement.
         last_seen: u64,
@@ -177,14 +185,16 @@ pub enum WriteError {
         /// The last committed block.
         last: u64,
     },
-    /// One block may take at most half of the ring.
-    #[error("block exceeds {limit} bytes, half of the ring's capacity; use a larger ring")]
+    /// The records of one block may take at most a quarter of the ring.
+    #[error("block exceeds {limit} bytes, a quarter of the ring's capacity; use a larger ring")]
     BlockTooLarge {
         /// Bytes one block may use.
         limit: u64,
     },
-    /// One op payload may take at most a quarter of the ring.
-    #[error("op payload of {len} bytes exceeds a quarter of the ring's capacity")]
+    /// One op payload may take at most a quarter of the ring, less 128 bytes.
+    #[error(
+        "op payload of {len} bytes exceeds a quarter of the ring's capacity (less 128 bytes); use a larger ring"
+    )]
     PayloadTooLarge {
         /// Payload size.
         len: usize,

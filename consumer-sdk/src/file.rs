@@ -18,7 +18,10 @@ pub const SHM_DIR: &str = "/dev/shm";
 
 /// Path of a ring given by name (`steem`, under [`SHM_DIR`]) or by path (anything with a `/`).
 pub fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
-    let invalid = |reason| Error::InvalidName { name: name_or_path.to_string(), reason };
+    let invalid = |reason| Error::InvalidName {
+        name: name_or_path.to_string(),
+        reason,
+    };
     if name_or_path.is_empty() {
         return Err(invalid("empty"));
     }
@@ -68,16 +71,31 @@ impl Memory for Mapped {
 }
 
 fn io_err(path: &Path, source: io::Error) -> Error {
-    Error::Io { path: path.to_path_buf(), source }
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Open `path` without following a symbolic link.
 fn open_nofollow(path: &Path, write: bool) -> Result<File, Error> {
     let mut opts = OpenOptions::new();
-    opts.read(true).write(write).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO planted at the path must not hang; it changes nothing for a
+    // regular file, and anything else is refused by `validate`.
+    opts.read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
     opts.open(path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => Error::Symlink { path: path.to_path_buf() },
-        _ if e.kind() == io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf() },
+        Some(libc::ELOOP) => Error::Symlink {
+            path: path.to_path_buf(),
+        },
+        Some(libc::EISDIR) => Error::NotARing {
+            path: path.to_path_buf(),
+            reason: "a directory".into(),
+        },
+        _ if e.kind() == io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
         _ => io_err(path, e),
     })
 }
@@ -85,42 +103,69 @@ fn open_nofollow(path: &Path, write: bool) -> Result<File, Error> {
 /// Check the file's static header and size; return its capacity.
 fn validate(path: &Path, file: &File) -> Result<u64, Error> {
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
-    let not_a_ring = |reason: String| Error::NotARing { path: path.to_path_buf(), reason };
+    let not_a_ring = |reason: String| Error::NotARing {
+        path: path.to_path_buf(),
+        reason,
+    };
     if !meta.file_type().is_file() {
         return Err(not_a_ring("not a regular file".into()));
     }
     let len = meta.len();
     let mut raw = [0u8; size_of::<StaticHeader>()];
     if len < raw.len() as u64 {
-        return Err(not_a_ring(format!("{len} bytes is shorter than a ring header")));
+        return Err(not_a_ring(format!(
+            "{len} bytes is shorter than a ring header"
+        )));
     }
-    file.read_exact_at(&mut raw, 0).map_err(|e| io_err(path, e))?;
-    let h = StaticHeader::read_from_bytes(&raw).map_err(|_| not_a_ring("unreadable header".into()))?;
+    file.read_exact_at(&mut raw, 0)
+        .map_err(|e| io_err(path, e))?;
+    let h =
+        StaticHeader::read_from_bytes(&raw).map_err(|_| not_a_ring("unreadable header".into()))?;
     if h.magic != layout::MAGIC {
         return Err(not_a_ring("bad magic (expected SHVRING)".into()));
     }
     if h.endian != layout::ENDIAN_TAG {
-        return Err(not_a_ring("written on a host of the other byte order".into()));
+        return Err(not_a_ring(
+            "written on a host of the other byte order".into(),
+        ));
     }
     if h.version != layout::VERSION {
-        return Err(Error::Version { path: path.to_path_buf(), found: h.version, expected: layout::VERSION });
+        return Err(Error::Version {
+            path: path.to_path_buf(),
+            found: h.version,
+            expected: layout::VERSION,
+        });
     }
-    let corrupt = |reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
     if h.header_len != HEADER_LEN as u64
         || h.topic_slots as usize != layout::TOPIC_SLOTS
         || h.index_slots as usize != layout::INDEX_SLOTS
     {
-        return Err(corrupt("header geometry differs from layout version 1".into()));
+        return Err(corrupt(
+            "header geometry differs from layout version 1".into(),
+        ));
     }
     if !h.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&h.capacity) {
-        return Err(corrupt(format!("capacity {} is not a power of two in range", h.capacity)));
+        return Err(corrupt(format!(
+            "capacity {} is not a power of two in range",
+            h.capacity
+        )));
     }
     let expected = HEADER_LEN as u64 + h.capacity;
     if len < expected {
-        return Err(Error::Truncated { path: path.to_path_buf(), len, expected });
+        return Err(Error::Truncated {
+            path: path.to_path_buf(),
+            len,
+            expected,
+        });
     }
     if len > expected {
-        return Err(corrupt(format!("{len} bytes where the header announces {expected}")));
+        return Err(corrupt(format!(
+            "{len} bytes where the header announces {expected}"
+        )));
     }
     Ok(h.capacity)
 }
@@ -132,7 +177,9 @@ fn file_id(path: &Path, file: &File) -> Result<(u64, u64), Error> {
 
 /// Device and inode the path names now, without following a link (`None`: nothing there).
 pub(crate) fn current_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Map an existing ring read-only.
@@ -143,7 +190,13 @@ pub(crate) fn open_read(path: &Path) -> Result<Mapped, Error> {
     // shrink a ring; all accesses go through atomics (see `Memory for Mapped`).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, e))?;
     let id = file_id(path, &file)?;
-    Ok(Mapped { map: Map::ReadOnly(map), _file: file, path: path.to_path_buf(), capacity, id })
+    Ok(Mapped {
+        map: Map::ReadOnly(map),
+        _file: file,
+        path: path.to_path_buf(),
+        capacity,
+        id,
+    })
 }
 
 #[cfg(feature = "writer")]
@@ -162,7 +215,11 @@ mod writer {
             return Ok(true);
         }
         let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(io_err(path, e)) }
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(false)
+        } else {
+            Err(io_err(path, e))
+        }
     }
 
     fn map_rw(path: &Path, file: File, capacity: u64) -> Result<Mapped, Error> {
@@ -170,15 +227,28 @@ mod writer {
         // all accesses go through atomics (see `Memory for Mapped`).
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(|e| io_err(path, e))?;
         let id = file_id(path, &file)?;
-        Ok(Mapped { map: Map::ReadWrite(map), _file: file, path: path.to_path_buf(), capacity, id })
+        Ok(Mapped {
+            map: Map::ReadWrite(map),
+            _file: file,
+            path: path.to_path_buf(),
+            capacity,
+            id,
+        })
     }
 
     /// Open an existing ring for writing, holding the writer lock.
     pub(crate) fn open_write(path: &Path) -> Result<Mapped, Error> {
         let file = open_nofollow(path, true)?;
+        // Refuse what is not a ring before touching it, lock included.
+        validate(path, &file)?;
         if !lock(path, &file)? {
-            let pid = open_read(path).map(|m| crate::ring::Ring::new(m.words(), m.capacity).pid()).unwrap_or(0);
-            return Err(Error::WriterActive { path: path.to_path_buf(), pid });
+            let pid = open_read(path)
+                .map(|m| crate::ring::Ring::new(m.words(), m.capacity).pid())
+                .unwrap_or(0);
+            return Err(Error::WriterActive {
+                path: path.to_path_buf(),
+                pid,
+            });
         }
         let capacity = validate(path, &file)?;
         map_rw(path, file, capacity)
@@ -189,7 +259,11 @@ mod writer {
     /// never see a half-initialised file. `Ok(None)`: something already exists at `path`.
     pub(crate) fn create(path: &Path, capacity: u64, mode: u32) -> Result<Option<Mapped>, Error> {
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(Error::InvalidCapacity { capacity, min: MIN_CAPACITY, max: MAX_CAPACITY });
+            return Err(Error::InvalidCapacity {
+                capacity,
+                min: MIN_CAPACITY,
+                max: MAX_CAPACITY,
+            });
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -199,7 +273,12 @@ mod writer {
             name: path.display().to_string(),
             reason: "no file name",
         })?;
-        let tmp = dir.join(format!(".{}.{}.{:x}.tmp", name.to_string_lossy(), std::process::id(), nanos_now()));
+        let tmp = dir.join(format!(
+            ".{}.{}.{:x}.tmp",
+            name.to_string_lossy(),
+            std::process::id(),
+            nanos_now()
+        ));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -214,15 +293,20 @@ mod writer {
         };
         // The umask must not widen or narrow what was asked for.
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| cleanup(io_err(&tmp, e)))?;
-        file.set_len(HEADER_LEN as u64 + capacity).map_err(|e| cleanup(io_err(&tmp, e)))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| cleanup(io_err(&tmp, e)))?;
+        file.set_len(HEADER_LEN as u64 + capacity)
+            .map_err(|e| cleanup(io_err(&tmp, e)))?;
         lock(&tmp, &file).map_err(cleanup)?;
         let mapped = map_rw(&tmp, file, capacity).map_err(cleanup)?;
         crate::ring::init_header(mapped.words(), capacity, nanos_now());
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(Some(Mapped { path: path.to_path_buf(), ..mapped })),
+            Ok(()) => Ok(Some(Mapped {
+                path: path.to_path_buf(),
+                ..mapped
+            })),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io_err(path, e)),
         }
@@ -254,7 +338,11 @@ pub(crate) fn process_exists(pid: u64) -> Option<bool> {
 /// Address of the low 32 bits of a 64-bit word: the futex word.
 fn futex_addr(word: &AtomicU64) -> *const u32 {
     let base = (word as *const AtomicU64).cast::<u32>();
-    if cfg!(target_endian = "little") { base } else { base.wrapping_add(1) }
+    if cfg!(target_endian = "little") {
+        base
+    } else {
+        base.wrapping_add(1)
+    }
 }
 
 /// Sleep until the low 32 bits of `word` differ from `seen`, it is woken, or `timeout` passes.

@@ -21,7 +21,10 @@ pub struct CreateOptions {
 
 impl Default for CreateOptions {
     fn default() -> CreateOptions {
-        CreateOptions { capacity: 64 << 20, mode: 0o600 }
+        CreateOptions {
+            capacity: 64 << 20,
+            mode: 0o600,
+        }
     }
 }
 
@@ -45,7 +48,10 @@ impl Publisher {
             Some(map) => Ok(Publisher::start(map, WriterCore::fresh())),
             None => Err(Error::Io {
                 path,
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file already exists here"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file already exists here",
+                ),
             }),
         }
     }
@@ -59,8 +65,10 @@ impl Publisher {
     fn open_path(path: &Path) -> Result<Publisher, Error> {
         let map = file::open_write(path)?;
         let ring = Ring::new(map.words(), map.capacity);
-        let mut core = WriterCore::recover(&ring)
-            .map_err(|reason| Error::Corrupt { path: path.to_path_buf(), reason })?;
+        let mut core = WriterCore::recover(&ring).map_err(|reason| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         core.republish(&ring);
         Ok(Publisher::start(map, core))
     }
@@ -119,12 +127,22 @@ impl Publisher {
 
     /// Open block `number` (strictly greater than [`Publisher::last_block`]). `timestamp` is
     /// the block time in seconds since the Unix epoch; `block_id` its 20-byte id.
-    pub fn begin_block(&mut self, number: u64, timestamp: u32, block_id: [u8; 20]) -> Result<(), WriteError> {
+    pub fn begin_block(
+        &mut self,
+        number: u64,
+        timestamp: u32,
+        block_id: [u8; 20],
+    ) -> Result<(), WriteError> {
         Ok(self.core.begin(number, timestamp, block_id)?)
     }
 
     /// Append one op to the open block. `payload` is the op body (compact JSON by convention).
-    pub fn push(&mut self, topic: TopicId, meta: &OpMeta, payload: &[u8]) -> Result<(), WriteError> {
+    pub fn push(
+        &mut self,
+        topic: TopicId,
+        meta: &OpMeta,
+        payload: &[u8],
+    ) -> Result<(), WriteError> {
         let ring = Ring::new(self.map.words(), self.map.capacity);
         Ok(self.core.push(&ring, topic.0, meta, payload)?)
     }

@@ -244,6 +244,8 @@ struct OpenBlock {
     timestamp: u32,
     id: [u8; 20],
     start: u64,
+    /// Bytes of the block's records so far, padding excluded.
+    bytes: u64,
     ops: u64,
     first_written: bool,
 }
@@ -310,7 +312,11 @@ impl WriterCore {
         let load = |o| ring.at(o).load(Ordering::Relaxed);
         let (tail, intent, head) = (load(off::TAIL), load(off::TAIL_INTENT), load(off::HEAD));
         let cap = ring.capacity();
-        if !(head <= tail && tail <= intent && intent - head <= cap) {
+        if !(head <= tail
+            && tail <= intent
+            && intent - head <= cap
+            && (head | tail | intent) % 8 == 0)
+        {
             return Err(format!(
                 "inconsistent positions: head {head}, tail {tail}, tail intent {intent}, capacity {cap}"
             ));
@@ -352,8 +358,11 @@ impl WriterCore {
                     if t >= topics.len() {
                         return Err(format!("record at {pos}: unregistered topic {t}"));
                     }
-                    counts[t] = h.topic_seq + 1;
-                    next_seq = Some(h.seq + 1);
+                    counts[t] = h
+                        .topic_seq
+                        .checked_add(1)
+                        .ok_or("topic sequence overflows")?;
+                    next_seq = Some(h.seq.checked_add(1).ok_or("sequence overflows")?);
                 }
                 Some(Kind::BlockEnd) => {
                     next_seq = Some(h.seq);
@@ -390,7 +399,7 @@ impl WriterCore {
     /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back,
     /// under the sequence lock, closing any lock a dead writer left odd.
     pub(crate) fn republish(&mut self, ring: &Ring<'_>) {
-        self.commit_seq += 1;
+        self.commit_seq = self.commit_seq.wrapping_add(1);
         // SYNC counters (writer side), as in `commit`.
         ring.at(off::COMMIT_SEQ)
             .store(self.commit_seq, Ordering::Relaxed);
@@ -401,9 +410,11 @@ impl WriterCore {
                 .store(n, Ordering::Relaxed);
         }
         // Relaxed: a hint.
-        ring.at(off::LAST_BLOCK)
-            .store(self.last_block.map_or(0, |b| b + 1), Ordering::Relaxed);
-        self.commit_seq += 1;
+        ring.at(off::LAST_BLOCK).store(
+            self.last_block.map_or(0, |b| b.saturating_add(1)),
+            Ordering::Relaxed,
+        );
+        self.commit_seq = self.commit_seq.wrapping_add(1);
         // SYNC counters (writer side): Release closes the sequence lock.
         ring.at(off::COMMIT_SEQ)
             .store(self.commit_seq, Ordering::Release);
@@ -476,6 +487,7 @@ impl WriterCore {
             timestamp,
             id,
             start: self.pos,
+            bytes: 0,
             ops: 0,
             first_written: false,
         });
@@ -493,7 +505,8 @@ impl WriterCore {
         if usize::from(topic) >= self.topics.len() {
             return Err(WriteFault::UnknownTopic(topic));
         }
-        if payload.len() as u64 > ring.capacity() / 4 || payload.len() > u32::MAX as usize {
+        if payload.len() as u64 > max_payload(ring.capacity()) || payload.len() > u32::MAX as usize
+        {
             return Err(WriteFault::PayloadTooLarge { len: payload.len() });
         }
         let Some(block) = self.block.as_ref() else {
@@ -566,11 +579,11 @@ impl WriterCore {
             .store(number, Ordering::Relaxed);
         ring.at(layout::index_slot(slot) + 8)
             .store(start, Ordering::Relaxed);
-        self.index_next += 1;
+        self.index_next = self.index_next.wrapping_add(1);
 
         // SYNC counters (writer side): a sequence lock around the tail and the topic counters,
         // so a reader can snapshot them together. Odd while they change.
-        self.commit_seq += 1;
+        self.commit_seq = self.commit_seq.wrapping_add(1);
         ring.at(off::COMMIT_SEQ)
             .store(self.commit_seq, Ordering::Relaxed);
         fence(Ordering::Release);
@@ -591,8 +604,8 @@ impl WriterCore {
         }
         // Relaxed: a hint, never used for positioning.
         ring.at(off::LAST_BLOCK)
-            .store(number + 1, Ordering::Relaxed);
-        self.commit_seq += 1;
+            .store(number.saturating_add(1), Ordering::Relaxed);
+        self.commit_seq = self.commit_seq.wrapping_add(1);
         // SYNC counters (writer side): Release closes the sequence lock.
         ring.at(off::COMMIT_SEQ)
             .store(self.commit_seq, Ordering::Release);
@@ -627,9 +640,15 @@ impl WriterCore {
         let Some(block) = self.block.as_mut() else {
             return Err(WriteFault::NoBlock);
         };
-        if end - block.start > cap / 2 {
-            return Err(WriteFault::BlockTooLarge { limit: cap / 2 });
+        // Records of one block (its end included, padding excluded) take at most a quarter of
+        // the ring; a block wraps at most once, with less than a quarter of padding, so it spans
+        // less than half the ring. Whatever an open (or crashed) block overwrites, the last
+        // committed block stays whole: recovery finds it, and a lapped reader always has a
+        // whole block to resume at. The limit does not depend on where the block starts.
+        if block.bytes + len > cap / 4 {
+            return Err(WriteFault::BlockTooLarge { limit: cap / 4 });
         }
+        block.bytes += len;
         let mut flags = header.flags;
         let mut pad_flags = 0;
         if !block.first_written {
@@ -718,6 +737,13 @@ impl WriterCore {
 }
 
 #[cfg(any(feature = "writer", test, loom))]
+/// Largest op payload a ring of `capacity` bytes takes: one op and its block end fit the
+/// quarter of the ring a block may use.
+#[cfg(any(feature = "writer", test, loom))]
+pub(crate) fn max_payload(capacity: u64) -> u64 {
+    capacity / 4 - 2 * RECORD_HEADER_LEN as u64
+}
+
 /// A topic name is 1 to 56 bytes of `[a-z0-9_]`.
 pub(crate) fn validate_topic(name: &str) -> Result<(), ()> {
     let ok = !name.is_empty()
@@ -828,11 +854,30 @@ impl ReaderCore {
                 bits: [0; TOPIC_SLOTS / 64],
                 expected: vec![0; TOPIC_SLOTS],
             }),
-            baseline_due: topics.is_some(),
+            baseline_due: false,
             in_block: 0,
         };
         reader.refresh_topics(ring);
+        if reader.filter.is_some() {
+            match topic_counts_at(ring, &reader, pos)? {
+                Counts::Ready(counts) => reader.set_expected(counts),
+                // The position was overwritten meanwhile: the caller seeks again.
+                Counts::Lapped => return Err(ReadFault::Overrun),
+                // A writer died inside a commit: counted on the first poll, once a new writer
+                // has repaired the counters.
+                Counts::Busy => reader.baseline_due = true,
+            }
+        }
         Ok(reader)
+    }
+
+    fn set_expected(&mut self, counts: Vec<(u16, u64)>) {
+        if let Some(f) = self.filter.as_mut() {
+            for (id, n) in counts {
+                f.expected[usize::from(id)] = n;
+            }
+        }
+        self.baseline_due = false;
     }
 
     pub(crate) fn pos(&self) -> u64 {
@@ -863,16 +908,11 @@ impl ReaderCore {
     pub(crate) fn poll(&mut self, ring: &Ring<'_>, buf: &mut Vec<u8>) -> Result<Polled, ReadFault> {
         if self.baseline_due {
             match topic_counts_at(ring, self, self.pos)? {
-                Counts::Ready(counts) => {
-                    if let Some(f) = self.filter.as_mut() {
-                        for (id, n) in counts {
-                            f.expected[usize::from(id)] = n;
-                        }
-                    }
-                    self.baseline_due = false;
-                }
+                Counts::Ready(counts) => self.set_expected(counts),
                 Counts::Busy => return Ok(Polled::Empty),
-                Counts::Lapped => return self.recover(ring),
+                Counts::Lapped => {
+                    return self.recover(ring);
+                }
             }
         }
         let cap = ring.capacity();
@@ -888,14 +928,17 @@ impl ReaderCore {
                         format!("committed tail {} went backwards", self.tail),
                     ));
                 }
+                check_tail(ring, self.tail)?;
             }
-            if self.tail - self.pos > cap {
-                return self.recover(ring);
-            }
+            // Bytes too few for a header at the region's end are skipped before judging a lap:
+            // the record that follows starts at the region's beginning.
             let room = ring.room(self.pos);
             if room < RECORD_HEADER_LEN as u64 {
                 self.pos += room;
                 continue;
+            }
+            if self.tail - self.pos > cap {
+                return self.recover(ring);
             }
             let h = ring.load_record_header(self.pos);
             if ring.overwritten(self.pos) {
@@ -946,12 +989,13 @@ impl ReaderCore {
                     return self.recover(ring);
                 }
                 if let Some(f) = self.filter.as_mut() {
-                    f.expected[usize::from(h.topic)] = h.topic_seq + 1;
+                    f.expected[usize::from(h.topic)] = h.topic_seq.wrapping_add(1);
                 }
             }
             let index_in_block = self.in_block;
-            self.in_block += 1;
-            self.next_seq += 1;
+            self.in_block = self.in_block.wrapping_add(1);
+            self.next_seq = (self.next_seq.checked_add(1))
+                .ok_or_else(|| corrupt(self.pos, "sequence number overflows"))?;
             self.pos += len;
             if wanted {
                 return Ok(Polled::Op {
@@ -962,7 +1006,9 @@ impl ReaderCore {
         }
     }
 
-    /// Move to the oldest whole block still in the ring and count what was lost.
+    /// Move to the oldest whole block still in the ring and count what was lost. A lap is
+    /// always reported, also when it lost no op (only block ends or padding were overwritten):
+    /// a bot waiting for a block's end must know it will not come.
     fn recover(&mut self, ring: &Ring<'_>) -> Result<Polled, ReadFault> {
         for _ in 0..MAX_RECOVERY_ATTEMPTS {
             let Some(start) = first_block_start(ring, ring.head())? else {
@@ -994,13 +1040,20 @@ impl ReaderCore {
                     let mut n = 0u64;
                     for (id, count) in counts {
                         let e = &mut f.expected[usize::from(id)];
-                        n += count.saturating_sub(*e);
+                        n = n.saturating_add(count.saturating_sub(*e));
                         *e = count;
                     }
-                    n
+                    // Never more than all records lost (counters come from shared memory).
+                    n.min(lost)
                 }
                 _ => lost,
             };
+            if lost == 0 && start == self.pos {
+                return Err(corrupt(
+                    start,
+                    "lapped, yet the oldest block is the reader's own position",
+                ));
+            }
             self.pos = start;
             self.tail = start;
             self.next_seq = seq;
@@ -1030,6 +1083,10 @@ fn copy_payload(ring: &Ring<'_>, pos: u64, len: usize, buf: &mut Vec<u8>) {
 /// The global sequence at block boundary `pos` (`None`: overwritten meanwhile).
 fn seq_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
     let tail = ring.tail();
+    check_tail(ring, tail)?;
+    if pos % 8 != 0 {
+        return Err(corrupt(pos, "position not 8-byte aligned"));
+    }
     if pos > tail {
         return Err(corrupt(
             pos,
@@ -1063,8 +1120,13 @@ fn seq_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
 /// `None`: the records walked were overwritten meanwhile.
 fn first_block_start(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
     let tail = ring.tail();
+    check_tail(ring, tail)?;
+    if from % 8 != 0 {
+        return Err(corrupt(from, "head not 8-byte aligned"));
+    }
     let mut pos = from;
     while pos < tail {
+        check_walk(ring, from, pos)?;
         let room = ring.room(pos);
         if room < RECORD_HEADER_LEN as u64 {
             pos += room;
@@ -1134,6 +1196,10 @@ fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Cou
             format!("position beyond the committed tail {tail}"),
         ));
     }
+    if tail - pos > ring.capacity() {
+        // Lapped (or a tail beyond any record: the caller's bounded retries end that).
+        return Ok(Counts::Lapped);
+    }
     let mut p = pos;
     while p < tail {
         let room = ring.room(p);
@@ -1141,6 +1207,7 @@ fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Cou
             p += room;
             continue;
         }
+        check_walk(ring, pos, p)?;
         let h = ring.load_record_header(p);
         if ring.overwritten(p) {
             return Ok(Counts::Lapped);
@@ -1154,10 +1221,45 @@ fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Cou
         }
         p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
     }
-    if ring.overwritten(pos) {
+    let first = if pos < tail && ring.room(pos) < RECORD_HEADER_LEN as u64 {
+        pos + ring.room(pos)
+    } else {
+        pos
+    };
+    if ring.overwritten(first) {
         return Ok(Counts::Lapped);
     }
     Ok(Counts::Ready(counts))
+}
+
+/// A committed tail must be 8-byte aligned, follow a whole block-end record and not exceed
+/// the tail intent.
+fn check_tail(ring: &Ring<'_>, tail: u64) -> Result<(), ReadFault> {
+    // Relaxed: the tail was loaded with Acquire (SYNC tail), and the writer raised the intent
+    // above it before storing it, so this load sees an intent at least that high.
+    let intent = ring.at(off::TAIL_INTENT).load(Ordering::Relaxed);
+    let whole_end = tail == 0
+        || (tail >= RECORD_HEADER_LEN as u64
+            && ring.room(tail - RECORD_HEADER_LEN as u64) >= RECORD_HEADER_LEN as u64);
+    if tail % 8 != 0 || !whole_end || tail > intent {
+        return Err(corrupt(
+            tail,
+            format!("impossible committed tail {tail} (tail intent {intent})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A walk over records never covers more than a ring: a longer one runs in circles through
+/// bytes that are not this protocol's.
+fn check_walk(ring: &Ring<'_>, from: u64, at: u64) -> Result<(), ReadFault> {
+    if at - from > ring.capacity() {
+        return Err(corrupt(
+            from,
+            "records from here run in circles past a whole ring",
+        ));
+    }
+    Ok(())
 }
 
 /// Oldest whole block still in the ring (its first record's position), or the tail.
@@ -1179,6 +1281,7 @@ pub(crate) fn seek_latest(ring: &Ring<'_>) -> u64 {
 pub(crate) fn last_committed_block(ring: &Ring<'_>) -> Result<Option<u64>, ReadFault> {
     for _ in 0..MAX_RECOVERY_ATTEMPTS {
         let tail = ring.tail();
+        check_tail(ring, tail)?;
         if tail == 0 {
             return Ok(None);
         }
@@ -1244,6 +1347,7 @@ pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
                 p += room;
                 continue;
             }
+            check_walk(ring, from, p)?;
             let h = ring.load_record_header(p);
             if ring.overwritten(p) {
                 lapped = true;

@@ -434,10 +434,19 @@ impl Subscriber {
                     });
                 }
                 Polled::BlockEnd(h) => {
-                    if self.skip.is_some_and(|c| h.block < c.block) {
+                    // A cursor inside block b: b's end is still to come. A cursor past the whole
+                    // of b (after a ring replacement): b's end was delivered already.
+                    let whole = |c: Cursor| c.index_in_block == u32::MAX;
+                    if self
+                        .skip
+                        .is_some_and(|c| h.block < c.block || (h.block == c.block && whole(c)))
+                    {
+                        if self.skip.is_some_and(|c| h.block == c.block) {
+                            self.skip = None;
+                        }
                         continue;
                     }
-                    if self.skip.is_some_and(|c| h.block == c.block) {
+                    if self.skip.is_some_and(|c| h.block >= c.block) {
                         self.skip = None;
                     }
                     self.last_block = Some(h.block);
