@@ -952,7 +952,7 @@ fn a_dead_broadcaster_is_reported_once_and_its_return_too() {
     let dir = tempfile::tempdir().unwrap();
     let ring = dir.path().join("ring").to_str().unwrap().to_string();
     let writer = Command::new(std::env::current_exe().unwrap())
-        .args(["writer_process", "--exact", "--test-threads=1"])
+        .args(["cli::writer_process", "--exact", "--test-threads=1"])
         .env("BOTS_TEST_WRITER", &ring)
         .stdout(Stdio::null())
         .status()
