@@ -1,0 +1,150 @@
+//! `cargo bench --bench ring`: the ring's hot path in one process: one writer thread, N reader
+//! threads (`Wait::Backoff`), time per record delivered to every reader (`iter_custom`: from the
+//! first push to the moment the last reader holds the last record). Also the writer alone, to
+//! separate the publishing cost from delivery.
+
+use benches::data;
+use consumer_sdk::{
+    CreateOptions, Event, OpMeta, Publisher, RecvError, Start, Subscriber, TopicId, Wait,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// A fresh ring in /dev/shm, removed when dropped.
+struct TempRing {
+    path: String,
+    publisher: Publisher,
+    topic: TopicId,
+    block: u64,
+}
+
+impl TempRing {
+    fn new(tag: &str) -> TempRing {
+        let path = format!("/dev/shm/ring-bench-crit-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        let mut publisher = Publisher::create(
+            &path,
+            &CreateOptions {
+                capacity: 64 << 20,
+                mode: 0o600,
+            },
+        )
+        .expect("creating a ring in /dev/shm");
+        let topic = publisher.topic("vote").expect("topic");
+        TempRing {
+            path,
+            publisher,
+            topic,
+            block: 0,
+        }
+    }
+
+    /// Publish `n` records, `per_block` to a block.
+    fn publish(&mut self, record: &[u8], n: u64, per_block: u64) {
+        let meta = OpMeta::default();
+        let mut left = n;
+        while left > 0 {
+            self.block += 1;
+            self.publisher
+                .begin_block(self.block, 0, [0; 20])
+                .expect("begin");
+            for _ in 0..per_block.min(left) {
+                self.publisher
+                    .push(self.topic, &meta, record)
+                    .expect("push");
+            }
+            left -= per_block.min(left);
+            self.publisher.commit().expect("commit");
+        }
+    }
+}
+
+impl Drop for TempRing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Time for `iters` records to reach every one of `readers` reader threads.
+fn deliver(
+    ring: &mut TempRing,
+    record: &[u8],
+    readers: usize,
+    per_block: u64,
+    iters: u64,
+) -> Duration {
+    let start = Arc::new(Barrier::new(readers + 1));
+    let threads: Vec<_> = (0..readers)
+        .map(|_| {
+            let mut sub = Subscriber::open(&ring.path)
+                .expect("open")
+                .wait(Wait::Backoff)
+                .start(Start::Latest)
+                .expect("start");
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                let mut seen = 0u64;
+                while seen < iters {
+                    match sub.recv() {
+                        Ok(Event::Op(_)) => seen += 1,
+                        Ok(Event::BlockEnd(_)) => {}
+                        Err(RecvError::Lagged { lost, .. }) => seen += lost,
+                        Err(e) => panic!("reader: {e}"),
+                    }
+                }
+                Instant::now()
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    ring.publish(record, iters, per_block);
+    let end = threads
+        .into_iter()
+        .map(|t| t.join().expect("reader thread"))
+        .max()
+        .unwrap_or(t0);
+    end - t0
+}
+
+fn ring_benches(c: &mut Criterion) {
+    let record = data::record(&data::vote_body().expect("vote body from the shared data"));
+    let mut g = c.benchmark_group("ring/deliver");
+    g.throughput(Throughput::Elements(1));
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for per_block in [1u64, 16] {
+        for readers in [1usize, 2, 4] {
+            let mut ring = TempRing::new(&format!("d{per_block}-{readers}"));
+            g.bench_with_input(
+                BenchmarkId::new(format!("vote/{per_block}-per-block/readers"), readers),
+                &readers,
+                |b, &n| b.iter_custom(|iters| deliver(&mut ring, &record, n, per_block, iters)),
+            );
+        }
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("ring/publish-only");
+    g.throughput(Throughput::Elements(1));
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for per_block in [1u64, 16] {
+        let mut ring = TempRing::new(&format!("p{per_block}"));
+        g.bench_function(BenchmarkId::new("vote/per-block", per_block), |b| {
+            b.iter_custom(|iters| {
+                let t0 = Instant::now();
+                ring.publish(&record, iters, per_block);
+                t0.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, ring_benches);
+criterion_main!(benches);

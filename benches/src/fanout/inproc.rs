@@ -1,0 +1,101 @@
+//! In-process references: `tokio::sync::broadcast` to N threads (what a single-process bot
+//! would use), and memory copy bandwidth (the physical bound for any copying transport).
+
+use super::{Cell, CellResult, pace};
+use crate::clock::mono_ns;
+use crate::data::{read_stamp, stamp};
+use crate::stats::{ReaderTally, Report};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Slots of the broadcast channel (a slow thread beyond this is lagged, as on the ring).
+const CHANNEL_SLOTS: usize = 1 << 16;
+
+/// One writer thread (the caller), N reader threads blocking in `blocking_recv`. Each record
+/// is one `Arc` shared by all receivers: no copy per reader.
+pub(super) fn run(cell: &Cell) -> Result<CellResult> {
+    let mut record = cell.size.record()?;
+    let (tx, _) = broadcast::channel::<Arc<Vec<u8>>>(CHANNEL_SLOTS);
+    let threads: Vec<_> = (0..cell.readers)
+        .map(|_| {
+            let mut rx = tx.subscribe();
+            std::thread::spawn(move || -> Result<(Report, hdrhistogram::Histogram<u64>)> {
+                let mut tally = ReaderTally::default();
+                let sent = loop {
+                    match rx.blocking_recv() {
+                        Ok(msg) => {
+                            let now = mono_ns();
+                            if msg.len() == 8 {
+                                break u64::from_le_bytes(msg[..8].try_into()?);
+                            }
+                            let (sent_ns, seq) =
+                                read_stamp(&msg).context("record without a stamp")?;
+                            tally.record(sent_ns, seq, now);
+                        }
+                        Err(RecvError::Lagged(n)) => tally.lapped += n,
+                        Err(RecvError::Closed) => {
+                            anyhow::bail!("channel closed before the end marker")
+                        }
+                    }
+                };
+                let mut report = tally.report(sent)?;
+                // One process: its memory figures say nothing about a reader.
+                for k in ["hwm_kib", "anon_kib", "shmem_kib", "hist"] {
+                    report.0.remove(k);
+                }
+                Ok((report, tally.hist))
+            })
+        })
+        .collect();
+    let sent = pace::drive(&cell.plan, |first, n| {
+        for seq in first..first + n {
+            stamp(&mut record, mono_ns(), seq);
+            // No receiver left is not an error here; the threads report what they got.
+            let _ = tx.send(Arc::new(record.clone()));
+        }
+        Ok(())
+    })?;
+    let _ = tx.send(Arc::new(sent.records.to_le_bytes().to_vec()));
+    let mut writer = Report::new();
+    writer
+        .set("sent", sent.records)
+        .set("elapsed_ns", sent.elapsed_ns);
+    let mut readers = Vec::new();
+    let mut hists = Vec::new();
+    let mut errors = Vec::new();
+    for t in threads {
+        match t.join() {
+            Ok(Ok((r, h))) => {
+                readers.push(r);
+                hists.push(h);
+            }
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(_) => errors.push("reader thread panicked".to_owned()),
+        }
+    }
+    let error = (!errors.is_empty()).then(|| errors.join("; "));
+    Ok(CellResult {
+        cell: *cell,
+        writer: Some(writer),
+        readers,
+        hists,
+        error,
+    })
+}
+
+/// Best-of-several `memcpy` bandwidth, bytes per second, between two 64 MiB buffers (larger
+/// than any cache here, so this is memory bandwidth).
+pub(super) fn memcpy_bandwidth(smoke: bool) -> f64 {
+    let (len, reps) = if smoke { (1 << 20, 2) } else { (64 << 20, 8) };
+    let src = vec![0x5au8; len];
+    let mut dst = vec![0u8; len];
+    let mut best = f64::MAX;
+    for _ in 0..reps {
+        let t = mono_ns();
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+        best = best.min((mono_ns() - t) as f64);
+    }
+    len as f64 / (best / 1e9)
+}
