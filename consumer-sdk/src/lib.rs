@@ -95,7 +95,8 @@
 //!
 //! # Memory model tests
 //! The algorithm runs over any slice of atomic words: a heap buffer in unit, property and loom
-//! tests (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`), the shared
+//! tests (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`; each model
+//! explores for at most two minutes unless `LOOM_MAX_DURATION` says otherwise), the shared
 //! mapping in production. Miri needs a nightly toolchain: `cargo +nightly miri test -p
 //! consumer-sdk --lib ring` runs the heap-backed tests under it.
 #![warn(missing_docs)]

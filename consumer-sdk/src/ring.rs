@@ -1571,34 +1571,43 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn payload(seq: u64) -> [u8; 16] {
-        let mut p = [0u8; 16];
-        p[..8].copy_from_slice(&seq.to_le_bytes());
-        p[8..].copy_from_slice(&(!seq).to_le_bytes());
+    /// The payload of op `seq`: its number and its complement (`len` 16), or nothing (`len` 0).
+    fn payload(seq: u64, len: usize) -> Vec<u8> {
+        let mut p = seq.to_le_bytes().to_vec();
+        p.extend_from_slice(&(!seq).to_le_bytes());
+        p.truncate(len);
         p
     }
 
     /// The writer publishes `blocks` blocks of `per_block` ops (payload = the op's sequence);
     /// the reader returns what it received until it has passed the last block end.
-    fn run(cap: u64, blocks: u64, per_block: u64) -> Vec<Polled> {
+    /// The first `before` blocks are written before the reader and writer threads run (to
+    /// keep the model small); the rest concurrently with the reader.
+    fn run(cap: u64, blocks: u64, before: u64, per_block: u64, len: usize) -> Vec<Polled> {
         let mem = Arc::new(HeapMemory::new(cap));
         let ring = Ring::new(mem.words(), cap);
-        // Positioned before the writer starts, as a subscriber is before it reads.
+        let mut w = WriterCore::fresh();
+        let topic = w.topic(&ring, "vote").unwrap();
+        let mut seq = 0;
+        let mut write = move |ring: &Ring<'_>, b: u64| {
+            w.begin(b, 0, [0; 20]).unwrap();
+            for _ in 0..per_block {
+                w.push(ring, topic, &OpMeta::default(), &payload(seq, len))
+                    .unwrap();
+                seq += 1;
+            }
+            w.commit(ring).unwrap();
+        };
+        for b in 1..=before {
+            write(&ring, b);
+        }
+        // Positioned before the writer goes on, as a subscriber is before it reads.
         let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let wmem = mem.clone();
         let writer = thread::spawn(move || {
             let ring = Ring::new(wmem.words(), cap);
-            let mut w = WriterCore::fresh();
-            let topic = w.topic(&ring, "vote").unwrap();
-            let mut seq = 0;
-            for b in 1..=blocks {
-                w.begin(b, 0, [0; 20]).unwrap();
-                for _ in 0..per_block {
-                    w.push(&ring, topic, &OpMeta::default(), &payload(seq))
-                        .unwrap();
-                    seq += 1;
-                }
-                w.commit(&ring).unwrap();
+            for b in before + 1..=blocks {
+                write(&ring, b);
             }
         });
         let mut got = Vec::new();
@@ -1609,7 +1618,7 @@ mod loom_tests {
                 Polled::Op { header, .. } => {
                     assert_eq!(
                         buf,
-                        payload(header.seq),
+                        payload(header.seq, len),
                         "torn or stale payload for seq {}",
                         header.seq
                     );
@@ -1631,12 +1640,16 @@ mod loom_tests {
         got
     }
 
-    /// Bounded exploration: every interleaving with one preemption (a writer preempted between
-    /// any two of its stores while the reader runs, and vice versa) and every value the memory
-    /// model lets each load return. `LOOM_MAX_PREEMPTIONS` widens it.
+    /// Bounded exploration: interleavings with one preemption (a writer preempted between any
+    /// two of its stores while the reader runs, and vice versa) and every value the memory
+    /// model lets each load return, for at most two minutes per model so CI stays bounded.
+    /// `LOOM_MAX_PREEMPTIONS` widens it, `LOOM_MAX_DURATION` (seconds) changes the budget.
     fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = builder.preemption_bound.or(Some(1));
+        builder.max_duration = builder
+            .max_duration
+            .or(Some(std::time::Duration::from_secs(120)));
         builder.max_branches = 50_000;
         builder.check(f);
     }
@@ -1644,7 +1657,7 @@ mod loom_tests {
     #[test]
     fn loom_whole_blocks_in_order() {
         model(|| {
-            let got = run(4096, 2, 1);
+            let got = run(4096, 2, 0, 1, 16);
             let seqs: Vec<u64> = got
                 .iter()
                 .filter_map(|p| match p {
@@ -1661,9 +1674,10 @@ mod loom_tests {
     #[test]
     fn loom_lapped_reader_counts_exactly_and_never_sees_torn_data() {
         model(|| {
-            // 512 bytes hold three blocks of one 80-byte op plus a 64-byte block end, so the
-            // fourth overwrites the first.
-            let got = run(512, 4, 1);
+            // 512 bytes hold four blocks of one empty op and a block end (64 bytes each), so
+            // the fifth overwrites the first. Torn reads show as sequence or header errors.
+            // Blocks 4 and 5 are written while the reader reads from block 1 on.
+            let got = run(512, 5, 3, 1, 0);
             let mut expected = 0;
             for p in &got {
                 match p {
@@ -1682,7 +1696,7 @@ mod loom_tests {
                 }
             }
             assert_eq!(
-                expected, 4,
+                expected, 5,
                 "every op delivered or counted as lost: {got:?}"
             );
         });
