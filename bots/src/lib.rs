@@ -436,6 +436,8 @@ impl Feed {
                     self.producer_down = true;
                 }
             }
+            // The subscriber moves to the new file by itself and reports any gap.
+            ProducerStatus::Replaced => {}
         }
     }
 }

@@ -159,6 +159,9 @@ pub enum ProducerStatus {
         /// Time since the last heartbeat.
         silent_for: Duration,
     },
+    /// Another file now sits at the ring's path (the old one was deleted or replaced). The
+    /// subscriber switches to it by itself within a quarter of a second of being idle.
+    Replaced,
     /// The heartbeat is stale and the writer process is gone; a new writer will bump the
     /// epoch and go on where this one stopped.
     Dead {
@@ -377,8 +380,11 @@ impl Subscriber {
         Ring::new(self.map.words(), self.map.capacity)
     }
 
-    /// What the ring's header says about its writer.
+    /// What the ring's header says about its writer, or that the file was replaced.
     pub fn producer_status(&self) -> ProducerStatus {
+        if file::current_id(&self.path).is_some_and(|id| id != self.map.id) {
+            return ProducerStatus::Replaced;
+        }
         let ring = self.ring();
         let (pid, epoch) = (ring.pid(), ring.epoch());
         let silent_for =

@@ -1235,7 +1235,12 @@ fn reader_of_three_blocks() -> (TempRing, Subscriber) {
 fn subscribers_follow_a_replaced_ring_file() {
     let (ring, mut sub) = reader_of_three_blocks();
     // A replacement that repeats blocks 2 and 3: the subscriber goes on at block 4.
+    assert!(matches!(
+        sub.producer_status(),
+        ProducerStatus::Alive { .. }
+    ));
     drop(replace_ring(&ring, "b.ring", &[2, 3, 4, 5, 6]));
+    assert_eq!(sub.producer_status(), ProducerStatus::Replaced);
     let first = sub
         .recv_timeout(Duration::from_secs(10))
         .expect("receive")
@@ -1246,6 +1251,11 @@ fn subscribers_follow_a_replaced_ring_file() {
     );
     assert_eq!(received(&mut sub).len(), 5);
     assert_eq!(sub.last_block(), Some(6));
+    assert_ne!(
+        sub.producer_status(),
+        ProducerStatus::Replaced,
+        "it moved to the new file"
+    );
 
     // One without the blocks after 6: a gap, then its oldest block.
     drop(replace_ring(&ring, "c.ring", &[100, 101]));
