@@ -126,6 +126,7 @@ pub(crate) async fn follow(
     pool: Arc<Pool>,
     settings: FollowSettings,
     resume: Option<u64>,
+    link: Option<(String, u32)>,
     tx: mpsc::Sender<FetchedBlock>,
     progress: Arc<Progress>,
 ) -> Result<(), FollowError> {
@@ -136,7 +137,8 @@ pub(crate) async fn follow(
         progress,
         next: 1,
         target: 0,
-        last: None,
+        // After a restart the first block must link to the last one in the ring.
+        last: link,
         head_time: 0,
         last_tip_attempt: None,
         last_advance: Instant::now(),

@@ -113,6 +113,12 @@ impl Sink for RingSink {
     fn heartbeat(&mut self) {
         self.publisher.heartbeat();
     }
+
+    fn last_committed_link(&self) -> Option<(String, u32)> {
+        let (id, timestamp) = self.publisher.last_block_id()?;
+        // All zeros: the block's id was unknown when it was published.
+        (id != [0; 20]).then(|| (id.iter().map(|b| format!("{b:02x}")).collect(), timestamp))
+    }
 }
 
 #[cfg(test)]

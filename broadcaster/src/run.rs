@@ -179,6 +179,7 @@ async fn publish_loop(
 ) -> Result<RunSummary, RunError> {
     let tuning = &config.tuning;
     let resume = sink.last_committed_block();
+    let link = resume.and(sink.last_committed_link());
     let mut stats = Stats {
         blocks: 0,
         ops: 0,
@@ -221,7 +222,7 @@ async fn publish_loop(
             }
             let progress = Arc::clone(&progress);
             Task::spawn(async move {
-                follow(pool, settings, resume, tx, progress)
+                follow(pool, settings, resume, link, tx, progress)
                     .await
                     .map_err(RunError::from)
             })

@@ -41,6 +41,11 @@ pub trait Sink {
     fn publish(&mut self, block: &DecodedBlock) -> Result<(), SinkError>;
     /// Called at least once a second while the broadcaster is idle, to refresh liveness.
     fn heartbeat(&mut self);
+    /// Id (40 hex digits) and timestamp of the last committed block, when the sink knows them:
+    /// after a restart, the first block fetched must link to it.
+    fn last_committed_link(&self) -> Option<(String, u32)> {
+        None
+    }
 }
 
 /// What a [`MemorySink`] holds, readable through [`MemorySinkHandle`].
@@ -191,6 +196,13 @@ impl Sink for MemorySink {
 
     fn heartbeat(&mut self) {
         self.update(|state| state.heartbeats += 1);
+    }
+
+    fn last_committed_link(&self) -> Option<(String, u32)> {
+        let state = lock(&self.shared);
+        let last = state.blocks.back()?;
+        (Some(last.number) == state.last_committed && !last.id.is_empty())
+            .then(|| (last.id.clone(), last.timestamp))
     }
 }
 

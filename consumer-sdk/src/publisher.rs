@@ -118,6 +118,12 @@ impl Publisher {
         self.core.last_block()
     }
 
+    /// Id and timestamp of the last committed block, as given to
+    /// [`Publisher::begin_block`]: a follower checks that the next block links to it.
+    pub fn last_block_id(&self) -> Option<([u8; 20], u32)> {
+        self.core.last_end()
+    }
+
     /// Id of topic `name` (e.g. `vote`), registered on first use. Names are 1 to 56 bytes of
     /// `[a-z0-9_]`; a ring holds up to 256 topics.
     pub fn topic(&mut self, name: &str) -> Result<TopicId, WriteError> {

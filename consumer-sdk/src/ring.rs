@@ -274,6 +274,8 @@ pub(crate) struct WriterCore {
     head: u64,
     next_seq: u64,
     last_block: Option<u64>,
+    /// Id and timestamp of the last committed block.
+    last_end: Option<([u8; 20], u32)>,
     topics: Vec<String>,
     /// Committed records per topic (what the header counters say after the last commit).
     committed: Vec<u64>,
@@ -296,6 +298,7 @@ impl WriterCore {
             head: 0,
             next_seq: 0,
             last_block: None,
+            last_end: None,
             topics: Vec::new(),
             committed: Vec::new(),
             pending: Vec::new(),
@@ -386,6 +389,7 @@ impl WriterCore {
             head,
             next_seq: next_seq.unwrap_or(0),
             last_block: last_end_header.map(|h| h.block),
+            last_end: last_end_header.map(|h| (h.trx_id, h.timestamp)),
             pending: vec![0; topics.len()],
             topics,
             committed: counts,
@@ -422,6 +426,11 @@ impl WriterCore {
 
     pub(crate) fn last_block(&self) -> Option<u64> {
         self.last_block
+    }
+
+    /// Id and timestamp of the last committed block.
+    pub(crate) fn last_end(&self) -> Option<([u8; 20], u32)> {
+        self.last_end
     }
 
     #[cfg(test)]
@@ -610,6 +619,7 @@ impl WriterCore {
         ring.at(off::COMMIT_SEQ)
             .store(self.commit_seq, Ordering::Release);
         self.last_block = Some(number);
+        self.last_end = Some((end.trx_id, end.timestamp));
         // Release: a reader woken by this change finds the new tail (it re-reads it with Acquire).
         let notify = ring.notify_word();
         notify.store(

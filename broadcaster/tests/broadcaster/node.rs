@@ -633,6 +633,38 @@ fn head_mode_does_not_publish_a_forked_block() {
 }
 
 #[test]
+fn after_a_restart_the_first_block_must_link_to_the_last_one_published() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_010, 1_000_030);
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    // The sink already holds block 1_000_009, but under another id than the chain's: the
+    // broadcaster was following a fork when it stopped.
+    let mut sink = MemorySink::new();
+    let mut orphan = reference(&chain, first - 1, first - 1).remove(0);
+    orphan.id = format!("{:08x}{}", first - 1, "ab".repeat(16));
+    broadcaster::Sink::publish(&mut sink, &orphan).unwrap();
+    let (result, sink) = run_bounded(
+        node_config(vec![node.url()], Mode::Head, first, last),
+        sink,
+        LIMIT,
+    );
+    result.unwrap();
+    // The first block was not taken at first sight: it was fetched again until the nodes had
+    // confirmed the new chain, then the stream went on.
+    let fetches = node
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.block
+                .is_some_and(|b| (b..b + r.count.unwrap_or(1)).contains(&first))
+        })
+        .count();
+    assert!(fetches >= 3, "block {first} fetched {fetches} times");
+    let published = sink.blocks();
+    assert_eq!(published[1..], reference(&chain, first, last)[..]);
+}
+
+#[test]
 fn head_mode_follows_an_advancing_head() {
     let chain = recorded_chain();
     let (first, last) = (1_000_000, 1_000_040);
