@@ -264,3 +264,49 @@ fn flaky_nodes_feed_the_real_binary_the_same_stream_as_a_replay() {
         .count();
     assert!(faults > 0, "no fault was injected");
 }
+
+#[test]
+fn sigterm_stops_the_broadcaster_cleanly_within_three_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("term.ring");
+    let demo = demo_file();
+    let mut child = broadcaster(&[
+        "--replay",
+        demo.to_str().unwrap(),
+        "--pace",
+        "20ms",
+        "--ring",
+        ring.to_str().unwrap(),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while committed(&ring).is_none() {
+        assert!(Instant::now() < deadline, "nothing published");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the broadcaster exited early"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(3) {
+            let _ = child.kill();
+            panic!("still running 3 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    // What it committed is whole: a new publisher takes the ring over without complaint.
+    let last = committed(&ring).expect("blocks committed");
+    let sub = Subscriber::open(ring.to_str().unwrap())
+        .unwrap()
+        .start(Start::Block(last))
+        .unwrap();
+    assert_eq!(sub.committed_block(), Some(last));
+}
