@@ -123,11 +123,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Smallest ring the broadcaster creates.
+pub const MIN_RING_SIZE: u64 = 1 << 20;
+
 fn parse_ring_size(s: &str) -> Result<u64, String> {
     let size = parse_size(s)?;
-    if size < 64 * 1024 || !size.is_power_of_two() {
+    // One block may use a quarter of the ring: a full 64 KB Steem or Hive block, its op bodies
+    // as JSON and a 64-byte header per op, fits well within a quarter of 1 MiB.
+    if size < MIN_RING_SIZE || !size.is_power_of_two() {
         return Err(format!(
-            "the ring size must be a power of two of at least 64KiB, got {size} bytes"
+            "the ring size must be a power of two of at least 1MiB, got {size} bytes"
         ));
     }
     Ok(size)
@@ -456,6 +461,8 @@ mod tests {
         assert!(parse_size("99999999999GiB").is_err());
         assert!(parse_ring_size("100000").is_err());
         assert!(parse_ring_size("1KiB").is_err());
+        assert!(parse_ring_size("512KiB").is_err());
+        assert_eq!(parse_ring_size("1MiB"), Ok(MIN_RING_SIZE));
     }
 
     #[test]

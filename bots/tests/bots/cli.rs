@@ -807,8 +807,9 @@ fn dump_exits_0_on_sigterm_with_its_cursor_saved() {
 #[test]
 fn lapped_dump_reports_lag_and_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let (ring, mut p) = create_ring(dir.path(), 64 << 10);
-    let blocks = stream(1_000, 8);
+    // The smallest ring the largest recorded block fits in (a quarter of it per block).
+        let (ring, mut p) = create_ring(dir.path(), 128 << 10);
+    let blocks = stream(1_000, 16);
     publish(&mut p, &blocks[0]);
     let last = blocks.last().unwrap().number.to_string();
     let mut bot = Bot::start(
@@ -831,7 +832,7 @@ fn lapped_dump_reports_lag_and_continues() {
         .iter()
         .map(|b| b.ops.iter().map(|op| op.body.len() + 64).sum::<usize>())
         .sum();
-    assert!(written > 2 * (64 << 10), "the writer must lap the reader");
+    assert!(written > 2 * (128 << 10), "the writer must lap the reader");
     publish_all(&mut p, &blocks[1..blocks.len() - 1]);
     bot.signal(libc::SIGCONT);
     publish(&mut p, blocks.last().unwrap());
