@@ -37,7 +37,8 @@
 //! A request may be answered with a [`Fault`] instead: first by a matching [`Rule`] (method
 //! and/or block, a number of times or forever), then by the next entry of a script, then at
 //! random with probability `fault_rate` from `fault_mix` (seeded, so runs repeat). Every
-//! request is logged as a [`ServedRequest`] for assertions.
+//! request is logged as a [`ServedRequest`] for assertions, with the instants it was read and
+//! its answer was completely written, for latency measurements.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -541,6 +542,13 @@ pub struct ServedRequest {
     pub count: Option<u64>,
     /// The fault answered, if any.
     pub fault: Option<Fault>,
+    /// When the request was read, on the clock of [`Instant`] (`CLOCK_MONOTONIC` on Linux);
+    /// the head it was answered against is the head at this instant.
+    pub received: Instant,
+    /// When the whole response had been written to the socket (`None` when nothing complete
+    /// was sent: a hang, reset or partial write, or a failed write). Benchmarks measure
+    /// delivery latency from here.
+    pub sent: Option<Instant>,
 }
 
 /// How a fake node behaves.
@@ -812,18 +820,21 @@ async fn serve(mut stream: TcpStream, control: Arc<Control>, mut stop: watch::Re
                 None => return,
             },
         };
-        match control.answer(&request.body) {
+        let (answer, logged) = control.answer(&request.body);
+        match answer {
             Answer::Json(body) => {
                 if !write_response(&mut stream, "200 OK", "application/json", body.as_bytes()).await
                 {
                     return;
                 }
+                control.mark_sent(logged);
             }
             Answer::Html502 => {
                 let page = control.chain.html_502.as_bytes();
                 if !write_response(&mut stream, "502 Bad Gateway", "text/html", page).await {
                     return;
                 }
+                control.mark_sent(logged);
             }
             Answer::Reset => {
                 let _ = stream.set_zero_linger();
@@ -979,15 +990,28 @@ impl Control {
         None
     }
 
-    fn answer(&self, body: &[u8]) -> Answer {
+    /// Stamps the request logged at `index` as completely sent, now.
+    fn mark_sent(&self, index: usize) {
+        let now = Instant::now();
+        if let Some(entry) = self.lock().log.get_mut(index) {
+            entry.sent = Some(now);
+        }
+    }
+
+    /// The answer to one request, and the index of its entry in the request log.
+    fn answer(&self, body: &[u8]) -> (Answer, usize) {
+        let now = Instant::now();
         let Some(parsed) = parse_request(body) else {
-            self.lock().log.push(ServedRequest {
+            let logged = self.log(ServedRequest {
                 method: String::new(),
                 block: None,
                 count: None,
                 fault: None,
+                received: now,
+                sent: None,
             });
-            return Answer::Json(with_id(self.chain.error_body(-32700), &Value::Null));
+            let answer = Answer::Json(with_id(self.chain.error_body(-32700), &Value::Null));
+            return (answer, logged);
         };
         let (fault, aimed_at) = match self.choose_fault(&parsed) {
             Some((Fault::Empty | Fault::Fork, _)) if !is_block_method(&parsed.method) => {
@@ -999,14 +1023,15 @@ impl Control {
             Some((fault, at)) => (Some(fault), at),
             None => (None, None),
         };
-        self.lock().log.push(ServedRequest {
+        let logged = self.log(ServedRequest {
             method: parsed.method.clone(),
             block: parsed.block,
             count: parsed.count,
             fault,
+            received: now,
+            sent: None,
         });
-        let now = Instant::now();
-        match fault {
+        let answer = match fault {
             Some(Fault::Hang) => Answer::Hang,
             Some(Fault::Reset) => Answer::Reset,
             Some(Fault::Html502) => Answer::Html502,
@@ -1034,7 +1059,15 @@ impl Control {
                 Answer::Json(self.normal(&parsed, now, Some(Twist::Fork(at))))
             }
             None => Answer::Json(self.normal(&parsed, now, None)),
-        }
+        };
+        (answer, logged)
+    }
+
+    /// Appends `entry` to the request log; returns its index.
+    fn log(&self, entry: ServedRequest) -> usize {
+        let mut state = self.lock();
+        state.log.push(entry);
+        state.log.len() - 1
     }
 
     fn method_not_found(&self, parsed: &Parsed) -> String {
