@@ -808,7 +808,7 @@ fn dump_exits_0_on_sigterm_with_its_cursor_saved() {
 fn lapped_dump_reports_lag_and_continues() {
     let dir = tempfile::tempdir().unwrap();
     // The smallest ring the largest recorded block fits in (a quarter of it per block).
-        let (ring, mut p) = create_ring(dir.path(), 128 << 10);
+    let (ring, mut p) = create_ring(dir.path(), 128 << 10);
     let blocks = stream(1_000, 16);
     publish(&mut p, &blocks[0]);
     let last = blocks.last().unwrap().number.to_string();
