@@ -1190,6 +1190,8 @@ fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Cou
                 )
             })
             .collect();
+        // SYNC counters (reader side): keeps the loads above before the re-check below, so an
+        // unchanged even sequence proves no commit overlapped them.
         fence(Ordering::Acquire);
         // Relaxed: ordered by the fence (SYNC counters).
         if ring.at(off::COMMIT_SEQ).load(Ordering::Relaxed) == s1 {
