@@ -6,9 +6,11 @@
 //! and the crate docs' `# Protocol` section explains them.
 
 use crate::layout::{
-    self, FLAG_VIRTUAL, HEADER_LEN, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, RecordHeader,
-    StaticHeader, TOPIC_NAME_MAX, TOPIC_SLOTS, off, record_len,
+    self, HEADER_LEN, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, RecordHeader, TOPIC_NAME_MAX,
+    TOPIC_SLOTS, off, record_len,
 };
+#[cfg(any(feature = "writer", test, loom))]
+use crate::layout::{FLAG_VIRTUAL, StaticHeader};
 use crate::sync::{AtomicU64, Ordering, fence};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -400,6 +402,7 @@ impl WriterCore {
         })
     }
 
+    #[cfg(feature = "writer")]
     /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back,
     /// under the sequence lock, closing any lock a dead writer left odd.
     pub(crate) fn republish(&mut self, ring: &Ring<'_>) {
@@ -428,6 +431,7 @@ impl WriterCore {
         self.last_block
     }
 
+    #[cfg(feature = "writer")]
     /// Id and timestamp of the last committed block.
     pub(crate) fn last_end(&self) -> Option<([u8; 20], u32)> {
         self.last_end
@@ -729,6 +733,7 @@ impl WriterCore {
         }
     }
 
+    #[cfg(feature = "writer")]
     /// Record who writes the ring now: a new epoch, our pid, a fresh heartbeat.
     pub(crate) fn claim(&self, ring: &Ring<'_>, pid: u64, now_ns: u64) -> u64 {
         let epoch = ring.epoch().wrapping_add(1);
@@ -739,6 +744,7 @@ impl WriterCore {
         epoch
     }
 
+    #[cfg(feature = "writer")]
     /// Refresh the heartbeat.
     pub(crate) fn heartbeat(&self, ring: &Ring<'_>, now_ns: u64) {
         // Relaxed: informational.
@@ -746,7 +752,6 @@ impl WriterCore {
     }
 }
 
-#[cfg(any(feature = "writer", test, loom))]
 /// Largest op payload a ring of `capacity` bytes takes: one op and its block end fit the
 /// quarter of the ring a block may use.
 #[cfg(any(feature = "writer", test, loom))]
@@ -755,6 +760,7 @@ pub(crate) fn max_payload(capacity: u64) -> u64 {
 }
 
 /// A topic name is 1 to 56 bytes of `[a-z0-9_]`.
+#[cfg(any(feature = "writer", test, loom))]
 pub(crate) fn validate_topic(name: &str) -> Result<(), ()> {
     let ok = !name.is_empty()
         && name.len() <= TOPIC_NAME_MAX
