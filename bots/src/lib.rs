@@ -20,7 +20,7 @@
 
 use anyhow::Context as _;
 use consumer_sdk::{
-    BlockEnd, Cursor, CursorFile, Event, ProducerStatus, RecvError, Start, Subscriber,
+    BlockEnd, Cursor, CursorFile, Event, Op, ProducerStatus, RecvError, Start, Subscriber,
 };
 use std::fmt;
 use std::io::{self, Write as _};
@@ -256,6 +256,17 @@ impl Out {
 
 // ---------------------------------------------------------------------------- feed --
 
+/// What a bot's handler did with one op (see [`Feed::for_each_op`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Nothing to print: the cursor moves on and is saved within [`SAVE_EVERY`].
+    Passed,
+    /// It printed something: the cursor is saved now, after the output.
+    Printed,
+    /// It printed something and the bot is done.
+    Last,
+}
+
 /// What [`Feed::next`] returns.
 #[derive(Debug)]
 pub enum Next {
@@ -359,6 +370,39 @@ impl Feed {
     pub fn until_block(mut self, n: Option<u64>) -> Feed {
         self.until = n;
         self
+    }
+
+    /// The loop of a bot that handles ops one by one: each op goes to `handle`, which prints
+    /// what it has to say about it; the cursor moves past every op and is saved right after
+    /// output (so an op is never marked done before its line left the process), at block ends
+    /// and while idle when [`SAVE_EVERY`] is due. Returns, with the cursor saved, when the
+    /// stop flag is raised, the last block is done, or `handle` says so.
+    pub fn for_each_op(
+        &mut self,
+        checkpoint: &mut Checkpoint,
+        out: &mut Out,
+        mut handle: impl FnMut(&Op, &mut Out) -> anyhow::Result<Handled>,
+    ) -> anyhow::Result<()> {
+        loop {
+            match self.next(IDLE_POLL)? {
+                Next::Stopped | Next::Done => break,
+                Next::Idle => checkpoint.save_if_due(out)?,
+                Next::Event(Event::BlockEnd(end)) => {
+                    checkpoint.block_end(&end);
+                    checkpoint.save_if_due(out)?;
+                }
+                Next::Event(Event::Op(op)) => {
+                    let handled = handle(&op, out)?;
+                    checkpoint.advance(op.cursor());
+                    match handled {
+                        Handled::Passed => {}
+                        Handled::Printed => checkpoint.save(out)?,
+                        Handled::Last => break,
+                    }
+                }
+            }
+        }
+        checkpoint.save(out)
     }
 
     /// The next event, waiting at most `timeout`. Lag and gap reports are printed on stderr and

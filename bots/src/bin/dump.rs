@@ -2,9 +2,9 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, IDLE_POLL, Next, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
 use clap::{CommandFactory as _, Parser};
-use consumer_sdk::{Event, Op};
+use consumer_sdk::Op;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,33 +83,22 @@ fn run(config: Config) -> anyhow::Result<()> {
     let mut out = Out::new();
     let mut line = Vec::with_capacity(4096);
     let mut printed = 0;
-    loop {
-        match feed.next(IDLE_POLL)? {
-            Next::Stopped | Next::Done => break,
-            Next::Idle => checkpoint.save_if_due(&mut out)?,
-            Next::Event(Event::BlockEnd(end)) => {
-                checkpoint.block_end(&end);
-                checkpoint.save_if_due(&mut out)?;
-            }
-            Next::Event(Event::Op(op)) => {
-                if let Err(e) = format_record(&op, &mut line) {
-                    note!(
-                        "block {} op {}: body is not JSON ({e}); printed as a string",
-                        op.block(),
-                        op.index_in_block()
-                    );
-                }
-                out.line(&line).context("writing to stdout")?;
-                checkpoint.advance(op.cursor());
-                checkpoint.save(&mut out)?;
-                printed += 1;
-                if config.count.is_some_and(|n| printed >= n) {
-                    break;
-                }
-            }
+    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
+        if let Err(e) = format_record(op, &mut line) {
+            note!(
+                "block {} op {}: body is not JSON ({e}); printed as a string",
+                op.block(),
+                op.index_in_block()
+            );
         }
-    }
-    checkpoint.save(&mut out)
+        out.line(&line).context("writing to stdout")?;
+        printed += 1;
+        Ok(if config.count.is_some_and(|n| printed >= n) {
+            Handled::Last
+        } else {
+            Handled::Printed
+        })
+    })
 }
 
 /// Writes `op` as one JSON object into `line` (replacing its contents). A body that is not JSON

@@ -2,9 +2,8 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, IDLE_POLL, Next, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
-use consumer_sdk::Event;
 use consumer_sdk::ops::Comment;
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -80,41 +79,28 @@ fn run(config: Config) -> anyhow::Result<()> {
     };
     let mut out = Out::new();
     let mut printed = Recent::new(50_000);
-    loop {
-        match feed.next(IDLE_POLL)? {
-            Next::Stopped | Next::Done => break,
-            Next::Idle => checkpoint.save_if_due(&mut out)?,
-            Next::Event(Event::BlockEnd(end)) => {
-                checkpoint.block_end(&end);
-                checkpoint.save_if_due(&mut out)?;
+    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
+        let post = match op.decode::<Comment<'_>>() {
+            Ok(c) => c,
+            Err(e) => {
+                note!(
+                    "block {} op {}: not a comment ({e}); skipped",
+                    op.block(),
+                    op.index_in_block()
+                );
+                return Ok(Handled::Passed);
             }
-            Next::Event(Event::Op(op)) => {
-                checkpoint.advance(op.cursor());
-                let post = match op.decode::<Comment<'_>>() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        note!(
-                            "block {} op {}: not a comment ({e}); skipped",
-                            op.block(),
-                            op.index_in_block()
-                        );
-                        continue;
-                    }
-                };
-                if !post.is_post() || !printed.insert(format!("{}/{}", post.author, post.permlink))
-                {
-                    continue;
-                }
-                out.print(format_args!(
-                    "{}/@{}/{}",
-                    config.base_url, post.author, post.permlink
-                ))
-                .context("writing to stdout")?;
-                checkpoint.save(&mut out)?;
-            }
+        };
+        if !post.is_post() || !printed.insert(format!("{}/{}", post.author, post.permlink)) {
+            return Ok(Handled::Passed);
         }
-    }
-    checkpoint.save(&mut out)
+        out.print(format_args!(
+            "{}/@{}/{}",
+            config.base_url, post.author, post.permlink
+        ))
+        .context("writing to stdout")?;
+        Ok(Handled::Printed)
+    })
 }
 
 /// The last `capacity` distinct keys inserted.

@@ -2,10 +2,10 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, IDLE_POLL, Next, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
+use consumer_sdk::Op;
 use consumer_sdk::ops::{Asset, Transfer, TransferToVesting};
-use consumer_sdk::{Event, Op};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,33 +66,24 @@ fn run(config: Config) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut out = Out::new();
-    loop {
-        match feed.next(IDLE_POLL)? {
-            Next::Stopped | Next::Done => break,
-            Next::Idle => checkpoint.save_if_due(&mut out)?,
-            Next::Event(Event::BlockEnd(end)) => {
-                checkpoint.block_end(&end);
-                checkpoint.save_if_due(&mut out)?;
+    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
+        Ok(match alert(op, &config.accounts) {
+            Ok(Some(line)) => {
+                out.line(line.as_bytes()).context("writing to stdout")?;
+                Handled::Printed
             }
-            Next::Event(Event::Op(op)) => {
-                checkpoint.advance(op.cursor());
-                match alert(&op, &config.accounts) {
-                    Ok(Some(line)) => {
-                        out.line(line.as_bytes()).context("writing to stdout")?;
-                        checkpoint.save(&mut out)?;
-                    }
-                    Ok(None) => {}
-                    Err(e) => note!(
-                        "block {} op {}: bad {} body ({e}); skipped",
-                        op.block(),
-                        op.index_in_block(),
-                        op.topic()
-                    ),
-                }
+            Ok(None) => Handled::Passed,
+            Err(e) => {
+                note!(
+                    "block {} op {}: bad {} body ({e}); skipped",
+                    op.block(),
+                    op.index_in_block(),
+                    op.topic()
+                );
+                Handled::Passed
             }
-        }
-    }
-    checkpoint.save(&mut out)
+        })
+    })
 }
 
 /// The alert for `op`, if it moves funds from or to one of `accounts`.
