@@ -1,5 +1,5 @@
-//! The real chain data the benches send and parse, read from the shared data folder
-//! (`../shared/data` beside the workspace, or `$BENCH_DATA_DIR`).
+//! The real chain data the benches send and parse, read from the repository's data folder
+//! (`data/`, see its `SOURCES.md`, or `$BENCH_DATA_DIR`).
 //!
 //! Record bodies are op bodies exactly as a node returns them, as compact JSON:
 //! * **vote** (~150 B with the 16-byte stamp): the longest vote body among the recorded Steem
@@ -19,12 +19,12 @@ pub const STAMP_LEN: usize = 16;
 /// Record length of the large (comment) case, stamp included.
 pub const COMMENT_RECORD_LEN: usize = 1536;
 
-/// The shared data folder.
+/// The repository's data folder.
 pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("BENCH_DATA_DIR") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
 
 /// Paths of the recorded Steem `condenser_api.get_block` responses, sorted.
@@ -33,7 +33,7 @@ pub fn steem_block_files() -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| {
             format!(
-                "reading {} (set BENCH_DATA_DIR to the shared data folder)",
+                "reading {} (set BENCH_DATA_DIR to the data folder)",
                 dir.display()
             )
         })?

@@ -9,7 +9,7 @@
 //! ```no_run
 //! use broadcaster::{Config, MemorySink, Shutdown, config::Pace, run};
 //!
-//! let mut config = Config::for_replay("demo/blocks.jsonl", Pace::Max);
+//! let mut config = Config::for_replay("data/demo-blocks.jsonl", Pace::Max);
 //! config.stop_block = Some(1_000_010);
 //! let mut sink = MemorySink::new();
 //! let summary = run(&config, &mut sink, &Shutdown::new())?;

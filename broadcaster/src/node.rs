@@ -551,7 +551,7 @@ mod tests {
     fn error_bodies() -> Vec<(i64, String)> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/errors/jsonrpc-error-responses.jsonl"
+            "/../data/errors/jsonrpc-error-responses.jsonl"
         );
         let text = std::fs::read_to_string(path).expect("error samples");
         text.lines()

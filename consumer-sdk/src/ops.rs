@@ -916,7 +916,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data");
     const REQUIRED: [&str; 9] = [
         "vote",
         "comment",

@@ -1,5 +1,5 @@
 //! The bots as real processes, reading real ring files written here with `Publisher` from real
-//! Steem blocks (`/work/shared/data/steem`). Every wait has a deadline; conditions are polled,
+//! Steem blocks (`data/steem` in the repository). Every wait has a deadline; conditions are polled,
 //! never assumed after a sleep; nothing is timed.
 
 use consumer_sdk::{CreateOptions, OpMeta, Publisher};
@@ -22,7 +22,7 @@ const VOTE_STATS: &str = env!("CARGO_BIN_EXE_vote-stats");
 const WAIT: Duration = Duration::from_secs(20);
 /// Pause between two looks at a polled condition.
 const POLL: Duration = Duration::from_millis(5);
-const DATA: &str = "/work/shared/data/steem";
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/steem");
 
 // ---------------------------------------------------------------------------- fixture --
 

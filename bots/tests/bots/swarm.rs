@@ -29,7 +29,7 @@ fn bin(name: &str) -> String {
 /// A replay file of `copies` × the demo blocks, renumbered to follow each other (block ids
 /// and `previous` carry the new numbers); the ops are the real ones. Returns its last block.
 fn long_source(path: &Path, copies: u64) -> u64 {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/blocks.jsonl");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/demo-blocks.jsonl");
     let blocks: Vec<Value> = std::fs::read_to_string(demo)
         .expect("demo blocks")
         .lines()

@@ -26,12 +26,12 @@ struct Args {
     /// Port on 127.0.0.1 (0: pick a free one)
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// The shared data directory (canned answers, and the recorded blocks unless --blocks is given)
+    /// The data directory (canned answers, and the recorded blocks unless --blocks is given)
     #[arg(
         long,
         value_name = "DIR",
         env = "FAKE_NODE_DATA",
-        default_value = "../shared/data"
+        default_value = "data"
     )]
     data: PathBuf,
     /// Serve the blocks of this JSONL file (repeatable) instead of the recorded data set

@@ -23,11 +23,11 @@ use serde_json::Value;
 fn data_dir() -> PathBuf {
     std::env::var_os("STEEM_RING_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
 }
 
 fn demo_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/blocks.jsonl")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo-blocks.jsonl")
 }
 
 fn read(path: &Path) -> String {

@@ -14,11 +14,11 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_broadcaster");
 
 fn demo_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/blocks.jsonl")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo-blocks.jsonl")
 }
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
 
 /// Everything a reader sees: one entry per op and per block end, in order.
