@@ -105,6 +105,7 @@
 // are left out.
 #![cfg_attr(loom, allow(dead_code))]
 
+mod chain;
 pub mod layout;
 pub mod ops;
 mod ring;
@@ -121,6 +122,7 @@ mod publisher;
 #[cfg(not(loom))]
 mod subscriber;
 
+pub use chain::{CHAIN_NAME_MAX, Chain, ChainError, ChainId};
 #[cfg(not(loom))]
 pub use cursor::{Cursor, CursorFile};
 #[cfg(all(not(loom), feature = "writer"))]
