@@ -5,6 +5,10 @@
 
 use std::process::ExitCode;
 
+/// Every writer and reader process counts its heap allocations (reported per record).
+#[global_allocator]
+static ALLOC: benches::alloc::Counting = benches::alloc::Counting;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = if let Some(at) = args.iter().position(|a| a == "--role") {

@@ -9,11 +9,14 @@
 //!   compared with the time another process reads it;
 //! * [`stats`]: latency histograms, the one-line reports child processes print, and peak
 //!   memory from `/proc`;
+//! * [`alloc`]: a counting global allocator, for allocations per record;
 //! * [`fanout`]: the cross-process fan-out harness (one writer, N reader processes) and every
 //!   peer it measures in the same run.
 //!
-//! Unsafe code is limited to two libc calls in [`clock`].
+//! Unsafe code is limited to libc calls in [`clock`] and [`stats`] and the forwarding
+//! allocator in [`alloc`].
 
+pub mod alloc;
 pub mod clock;
 pub mod data;
 pub mod fanout;

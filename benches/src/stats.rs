@@ -67,6 +67,92 @@ pub fn own_memory() -> Memory {
     }
 }
 
+/// What the kernel and the allocator did for this process so far; differences of two
+/// snapshots give the cost of the work between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Costs {
+    /// Heap allocations (`None` without the counting allocator, see [`crate::alloc`]).
+    pub allocs: Option<u64>,
+    /// Context switches: voluntary (sleeps in `read`, `futex`, ...) plus involuntary.
+    pub ctx_switches: u64,
+    /// Read- and write-type system calls (`syscr` + `syscw` of `/proc/self/io`). `futex` is
+    /// not among them: its cost shows in `sys_ns`.
+    pub syscalls: u64,
+    /// CPU time spent in the kernel, ns.
+    pub sys_ns: u64,
+}
+
+impl Costs {
+    /// This process's counters now. Allocates nothing (so it can bracket a measured loop).
+    pub fn now() -> Costs {
+        // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_SELF needs nothing else.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        let (ctx_switches, sys_ns) = if rc == 0 {
+            (
+                (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+                usage.ru_stime.tv_sec as u64 * 1_000_000_000 + usage.ru_stime.tv_usec as u64 * 1000,
+            )
+        } else {
+            (0, 0)
+        };
+        Costs {
+            allocs: crate::alloc::allocations(),
+            ctx_switches,
+            syscalls: proc_io_syscalls(),
+            sys_ns,
+        }
+    }
+
+    /// The costs between `earlier` and `self`.
+    pub fn since(&self, earlier: &Costs) -> Costs {
+        Costs {
+            allocs: self
+                .allocs
+                .zip(earlier.allocs)
+                .map(|(a, b)| a.saturating_sub(b)),
+            ctx_switches: self.ctx_switches.saturating_sub(earlier.ctx_switches),
+            syscalls: self.syscalls.saturating_sub(earlier.syscalls),
+            sys_ns: self.sys_ns.saturating_sub(earlier.sys_ns),
+        }
+    }
+
+    /// Add the figures to a report (`allocs` only when counted).
+    pub fn report(&self, r: &mut Report) {
+        if let Some(a) = self.allocs {
+            r.set("allocs", a);
+        }
+        r.set("ctx_switches", self.ctx_switches)
+            .set("syscalls", self.syscalls)
+            .set("sys_ns", self.sys_ns);
+    }
+}
+
+/// `syscr + syscw` from `/proc/self/io`, read into a stack buffer (no allocation); 0 when
+/// unreadable.
+fn proc_io_syscalls() -> u64 {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let Ok(mut file) = std::fs::File::open("/proc/self/io") else {
+        return 0;
+    };
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => len += n,
+        }
+    }
+    let text = std::str::from_utf8(&buf[..len]).unwrap_or("");
+    text.lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            matches!(key, "syscr" | "syscw").then(|| value.trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
 /// One `RESULT key=value ...` line printed by a child process.
 #[derive(Debug, Clone, Default)]
 pub struct Report(pub BTreeMap<String, String>);
@@ -141,6 +227,8 @@ pub struct ReaderTally {
     /// See `first_ns`.
     pub last_ns: u64,
     next_seq: u64,
+    /// Counters when the tally was made (right after the reader subscribed).
+    start: Costs,
 }
 
 impl Default for ReaderTally {
@@ -153,6 +241,7 @@ impl Default for ReaderTally {
             first_ns: 0,
             last_ns: 0,
             next_seq: 0,
+            start: Costs::now(),
         }
     }
 }
@@ -175,7 +264,10 @@ impl ReaderTally {
 
     /// The report line's fields, given the total the writer says it sent.
     pub fn report(&self, sent: u64) -> Result<Report> {
+        // First, before this function allocates: the costs of the receive loop.
+        let costs = Costs::now().since(&self.start);
         let mut r = Report::new();
+        costs.report(&mut r);
         // Records missing at the end (after the last one received) count as lost too.
         let tail_lost = sent.saturating_sub(self.next_seq);
         r.set("count", self.count)
@@ -206,5 +298,21 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert!(h.max() >= 4_990);
         assert!(own_memory().hwm_kib > 0);
+    }
+
+    #[test]
+    fn costs_count_system_calls_and_never_go_backwards() {
+        let before = Costs::now();
+        for _ in 0..20 {
+            std::fs::metadata("/proc/self/io").ok();
+            let _ = std::fs::read("/proc/self/stat");
+        }
+        let after = Costs::now();
+        let d = after.since(&before);
+        // 20 reads of /proc/self/stat, plus the snapshot's own read of /proc/self/io.
+        assert!(d.syscalls >= 20, "{d:?}");
+        // No counting allocator in the unit-test binary.
+        assert_eq!(d.allocs, None);
+        assert_eq!(before.since(&after).syscalls, 0);
     }
 }

@@ -41,7 +41,17 @@ pub(super) fn run(cell: &Cell) -> Result<CellResult> {
                 };
                 let mut report = tally.report(sent)?;
                 // One process: its memory figures say nothing about a reader.
-                for k in ["hwm_kib", "anon_kib", "shmem_kib", "hist"] {
+                // Nor its process-wide cost counters.
+                for k in [
+                    "hwm_kib",
+                    "anon_kib",
+                    "shmem_kib",
+                    "hist",
+                    "allocs",
+                    "ctx_switches",
+                    "syscalls",
+                    "sys_ns",
+                ] {
                     report.0.remove(k);
                 }
                 Ok((report, tally.hist))

@@ -356,8 +356,10 @@ pub(crate) fn say(line: &str) {
 pub(crate) fn writer_report(sent: &Sent) -> String {
     let mut r = crate::stats::Report::new();
     r.set("sent", sent.records)
+        .set("blocks", sent.blocks)
         .set("elapsed_ns", sent.elapsed_ns)
         .memory();
+    sent.costs.report(&mut r);
     r.line()
 }
 

@@ -1,6 +1,7 @@
 //! The send schedule every peer's writer follows, so all peers see the same pacing.
 
 use crate::clock::{mono_ns, wait_until};
+use crate::stats::Costs;
 use anyhow::Result;
 
 /// How a writer sends.
@@ -19,17 +20,23 @@ pub struct Plan {
 pub struct Sent {
     /// Records sent.
     pub records: u64,
+    /// Blocks (calls of `send`) sent.
+    pub blocks: u64,
     /// Time from the first send to the end of the last one.
     pub elapsed_ns: u64,
+    /// What the sending cost this process (system calls, context switches, allocations).
+    pub costs: Costs,
 }
 
 /// Call `send(first_seq, n)` for every block of the plan until its time is up. Paced plans
 /// send record `i` when `start + i / rate` is due (late records go out at once, one by one, so
 /// the average rate holds); unpaced plans send blocks of `batch` back to back.
 pub fn drive(plan: &Plan, mut send: impl FnMut(u64, u64) -> Result<()>) -> Result<Sent> {
+    let costs = Costs::now();
     let start = mono_ns();
     let end = start + (plan.secs * 1e9) as u64;
     let mut seq = 0u64;
+    let mut blocks = 0u64;
     match plan.rate {
         Some(rate) => {
             let rate = rate.max(1);
@@ -41,6 +48,7 @@ pub fn drive(plan: &Plan, mut send: impl FnMut(u64, u64) -> Result<()>) -> Resul
                 wait_until(due);
                 send(seq, 1)?;
                 seq += 1;
+                blocks += 1;
             }
         }
         None => {
@@ -48,12 +56,16 @@ pub fn drive(plan: &Plan, mut send: impl FnMut(u64, u64) -> Result<()>) -> Resul
             while mono_ns() < end {
                 send(seq, batch)?;
                 seq += batch;
+                blocks += 1;
             }
         }
     }
+    let elapsed_ns = mono_ns() - start;
     Ok(Sent {
         records: seq,
-        elapsed_ns: mono_ns() - start,
+        blocks,
+        elapsed_ns,
+        costs: Costs::now().since(&costs),
     })
 }
 
@@ -79,6 +91,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sent.records, 200);
+        assert_eq!(sent.blocks, 200);
         assert!(sent.elapsed_ns >= 19_000_000);
     }
 
@@ -98,5 +111,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sent.records % 4, 0);
+        assert_eq!(sent.records, sent.blocks * 4);
     }
 }

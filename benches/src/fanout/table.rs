@@ -342,4 +342,64 @@ pub(super) fn print_summary(cfg: &Config, rs: &[CellResult], memcpy: f64) {
             );
         }
     }
+
+    print_costs(rs);
+}
+
+/// What receiving and sending cost, per cell: heap allocations per record received (the
+/// reader that allocated most), context switches and read/write system calls per 1,000
+/// records (the reader that made most), and the writer's system calls, context switches and
+/// kernel CPU time per block. `-` where a process could not say (the in-process peer shares
+/// one process; the Node peer has no counting allocator).
+fn print_costs(rs: &[CellResult]) {
+    println!();
+    println!(
+        "costs: allocs/rec = heap allocations per record received (counting global allocator); \
+         ctx and sys = context switches and read/write-type system calls; writer sys µs = kernel \
+         CPU time (futex wakes show here, not in sys)"
+    );
+    println!(
+        "| peer          | record        |  N | pace     | rdr allocs/rec | rdr ctx/1k rec | rdr sys/1k rec | wr sys/blk | wr ctx/blk | wr sys µs/1k blk |"
+    );
+    println!(
+        "|---------------|---------------|---:|----------|---------------:|---------------:|---------------:|-----------:|-----------:|-----------------:|"
+    );
+    for r in rs {
+        let c = &r.cell;
+        let per = |rep: &crate::stats::Report, key: &str, unit: f64| -> Option<f64> {
+            let v: u64 = rep.get(key)?.parse().ok()?;
+            let n = rep.num("count");
+            (n > 0).then(|| v as f64 * unit / n as f64)
+        };
+        let worst = |key: &str, unit: f64| -> String {
+            r.readers
+                .iter()
+                .filter_map(|rep| per(rep, key, unit))
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+                .map_or("-".to_owned(), |v| format!("{v:.3}"))
+        };
+        let writer = |key: &str, unit: f64| -> String {
+            r.writer
+                .as_ref()
+                .and_then(|w| {
+                    let v: u64 = w.get(key)?.parse().ok()?;
+                    let blocks = w.num("blocks");
+                    (blocks > 0).then(|| format!("{:.3}", v as f64 * unit / blocks as f64))
+                })
+                .unwrap_or_else(|| "-".to_owned())
+        };
+        println!(
+            "| {:<13} | {:<13} | {:>2} | {:<8} | {:>14} | {:>14} | {:>14} | {:>10} | {:>10} | {:>16} |",
+            c.peer.name(),
+            format!("{} {}B", c.size.name(), record_len(c.size)),
+            c.readers,
+            pace(c.plan.rate),
+            worst("allocs", 1.0),
+            worst("ctx_switches", 1000.0),
+            worst("syscalls", 1000.0),
+            writer("syscalls", 1.0),
+            writer("ctx_switches", 1.0),
+            writer("sys_ns", 1.0),
+        );
+    }
 }
