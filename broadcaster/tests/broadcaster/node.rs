@@ -305,7 +305,7 @@ proptest! {
     })]
 
     #[test]
-    fn truncated_real_blocks_never_panic(pick in 0usize..511, cut in 0usize..20_000) {
+    fn truncated_real_blocks_never_panic(pick in 0usize..1024, cut in 0usize..20_000) {
         let blocks = real_blocks_cached().map_err(TestCaseError::fail)?;
         let text = blocks[pick % blocks.len()].1.as_bytes();
         let cut = cut % text.len().max(1);
@@ -315,7 +315,7 @@ proptest! {
     }
 
     #[test]
-    fn corrupted_real_blocks_never_panic(pick in 0usize..511, at in 0usize..20_000, byte in any::<u8>()) {
+    fn corrupted_real_blocks_never_panic(pick in 0usize..1024, at in 0usize..20_000, byte in any::<u8>()) {
         let blocks = real_blocks_cached().map_err(TestCaseError::fail)?;
         let mut text = blocks[pick % blocks.len()].1.as_bytes().to_vec();
         let at = at % text.len();
@@ -427,12 +427,19 @@ fn the_demo_file_replays_cleanly_and_idles_at_its_end() {
     let blocks = sink.blocks();
     assert!(blocks.windows(2).all(|w| w[0].number < w[1].number));
     assert_eq!(blocks.first().unwrap().number, 1092);
-    assert_eq!(blocks.last().unwrap().number, 66_379_830);
+    assert_eq!(blocks.last().unwrap().number, 70_548_020);
     assert_eq!(
         summary.ops,
         blocks.iter().map(|b| b.ops.len() as u64).sum::<u64>()
     );
-    assert_eq!(summary.ops, 66 + 4 + 4 + 38);
+    // Block 1092 (4 pow), six 2016 appbase blocks with one op each, block 4,000,001 (4), the 26
+    // Steem blocks of 2020-2022 (150) and the Hive block of 2022 (4).
+    assert_eq!(summary.ops, 4 + 6 + 4 + 150 + 4);
+    assert_eq!(
+        blocks.iter().filter(|b| b.ops.is_empty()).count(),
+        11,
+        "ten consecutive empty 2016 blocks and one empty Steem block of 2020"
+    );
 }
 
 #[test]
@@ -440,12 +447,19 @@ fn a_ring_holding_blocks_resumes_after_its_last_one() {
     let mut config = Config::for_replay(demo_file(), Pace::Max);
     config.tuning = fast_tuning();
     config.start_block = Some(StartBlock::Number(1092));
-    config.stop_block = Some(1_000_020);
-    let (result, sink) = run_bounded(config, MemorySink::resuming_after(1_000_010), LIMIT);
+    config.stop_block = Some(1_000_363);
+    let (result, sink) = run_bounded(config, MemorySink::resuming_after(1_000_005), LIMIT);
     let summary = result.unwrap();
     let numbers: Vec<u64> = sink.blocks().iter().map(|b| b.number).collect();
-    assert_eq!(numbers, (1_000_011..=1_000_020).collect::<Vec<_>>());
-    assert_eq!(summary.last_block, Some(1_000_020));
+    // The blocks of the (sparse) demo file after 1,000,005, up to the stop block.
+    assert_eq!(
+        numbers,
+        [
+            1_000_006, 1_000_007, 1_000_008, 1_000_009, 1_000_012, 1_000_063, 1_000_170, 1_000_254,
+            1_000_317, 1_000_363
+        ]
+    );
+    assert_eq!(summary.last_block, Some(1_000_363));
 }
 
 // ---------------------------------------------------------------- nodes
