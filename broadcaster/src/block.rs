@@ -447,6 +447,8 @@ pub(crate) fn ops_in_block_from(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+    use test_support::panics::catch;
 
     const LEGACY: &str = r#"{"previous":"0000044300000000000000000000000000000000","timestamp":"2016-03-24T17:00:06","transactions":[{"operations":[["vote",{"voter":"a","weight":10000,"big":18446744073709551615,"f":1.50,"s":"\u00e9\/x"}]],"transaction_id":"ef73d8fadf17e2590c6d96efc1ca868edd7dd613"}]}"#;
 
@@ -597,18 +599,28 @@ mod tests {
         );
     }
 
+    // Failures are not persisted into the tree; a panic fails the case quietly with its
+    // report, so shrinking does not print one report per case tried.
     proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let _ = decode_block(&bytes);
-            let _ = decode_ops_in_block(&bytes, 1);
+            catch(|| {
+                let _ = decode_block(&bytes);
+                let _ = decode_ops_in_block(&bytes, 1);
+            })
+            .map_err(TestCaseError::fail)?;
         }
 
         #[test]
         fn mutated_blocks_never_panic(at in 0..LEGACY.len(), byte in any::<u8>()) {
             let mut bytes = LEGACY.as_bytes().to_vec();
             bytes[at] = byte;
-            let _ = decode_block(&bytes);
+            let _ = catch(|| decode_block(&bytes)).map_err(TestCaseError::fail)?;
         }
     }
 }

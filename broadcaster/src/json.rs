@@ -335,6 +335,8 @@ pub(crate) fn compact(raw: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+    use test_support::panics::catch;
 
     fn parse<R>(raw: &str, f: impl FnOnce(Val<'_>) -> R) -> R {
         with_doc::<R, JsonError>(raw.as_bytes(), |v| Ok(f(v))).expect("valid JSON")
@@ -414,7 +416,14 @@ mod tests {
         })
     }
 
+    // Failures are not persisted into the tree; a panic fails the case quietly with its
+    // report, so shrinking does not print one report per case tried.
     proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn scan_agrees_with_serde(value in arb_json(), pretty in any::<bool>()) {
             let text = if pretty {
@@ -422,13 +431,15 @@ mod tests {
             } else {
                 serde_json::to_string(&value).unwrap()
             };
-            let compacted = parse(&text, |root| root.compact());
+            let compacted =
+                catch(|| parse(&text, |root| root.compact())).map_err(TestCaseError::fail)?;
             prop_assert_eq!(compacted, serde_json::to_vec(&value).unwrap());
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-            let _ = with_doc::<usize, JsonError>(&bytes, |root| Ok(root.compact().len()));
+            let _ = catch(|| with_doc::<usize, JsonError>(&bytes, |root| Ok(root.compact().len())))
+                .map_err(TestCaseError::fail)?;
         }
     }
 }

@@ -1496,6 +1496,12 @@ mod tests {
     }
 
     proptest! {
+        // Failures are not persisted into the tree.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn display_then_parse_is_identity(amount: i64, precision in 0..=Asset::MAX_PRECISION, symbol in any_symbol()) {
             let a = Asset { amount, precision, symbol: symbol.parse().unwrap() };

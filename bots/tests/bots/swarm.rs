@@ -26,19 +26,21 @@ fn bin(name: &str) -> String {
     Path::new(DUMP).with_file_name(name).display().to_string()
 }
 
-/// A replay file of `copies` × the demo blocks, renumbered to follow each other (block ids
-/// and `previous` carry the new numbers); the ops are the real ones. Returns its last block.
-fn long_source(path: &Path, copies: u64) -> u64 {
+/// A replay file of at least `blocks` blocks: the demo blocks over and over, renumbered to
+/// follow each other (block ids and `previous` carry the new numbers); the ops are the real
+/// ones. Returns its last block.
+fn long_source(path: &Path, blocks: u64) -> u64 {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/demo-blocks.jsonl");
-    let blocks: Vec<Value> = std::fs::read_to_string(demo)
+    let demo: Vec<Value> = std::fs::read_to_string(demo)
         .expect("demo blocks")
         .lines()
         .map(|l| serde_json::from_str(l).expect("a demo block"))
         .collect();
+    let copies = blocks.div_ceil(demo.len() as u64);
     let mut out = String::new();
     let mut number = 1_000u64;
     for _ in 0..copies {
-        for block in &blocks {
+        for block in &demo {
             let mut block = block.clone();
             let renumber = |v: &Value, n: u64| {
                 let id = v
@@ -185,7 +187,7 @@ fn env() -> [(&'static str, &'static str); 5] {
 fn each_killed_process_comes_back_while_the_others_keep_running_without_a_gap() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("source.jsonl");
-    let last = long_source(&source, 8);
+    let last = long_source(&source, 4_000);
     let expected = reference(tmp.path(), &source, last);
     let mut swarm = Swarm::new(&procfile(tmp.path(), &source, "2ms"), &env());
     swarm.start();
@@ -224,9 +226,10 @@ fn each_killed_process_comes_back_while_the_others_keep_running_without_a_gap() 
 fn chaos_random_sigkills_for_a_minute_lose_and_reorder_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("source.jsonl");
-    let last = long_source(&source, 60);
+    // A minute of blocks at 10 ms each (their ops fit in the reference's 16 MiB ring).
+    let last = long_source(&source, 6_000);
     let expected = reference(tmp.path(), &source, last);
-    let mut swarm = Swarm::new(&procfile(tmp.path(), &source, "2ms"), &env());
+    let mut swarm = Swarm::new(&procfile(tmp.path(), &source, "10ms"), &env());
     swarm.start();
     for name in NAMES {
         wait_for(name, || pid(&swarm, name));

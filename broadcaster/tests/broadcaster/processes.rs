@@ -98,18 +98,20 @@ fn committed(ring: &Path) -> Option<u64> {
     sub.committed_block()
 }
 
-const LAST_DEMO_BLOCK: u64 = 66_379_830;
+/// The last of the 500 consecutive Hive blocks of 2016: a source long enough to be killed many
+/// times mid-stream at a 2 ms pace.
+const LAST_RANGE_BLOCK: u64 = 1_000_499;
 
 #[test]
 fn sigkill_at_random_moments_and_restart_publishes_each_block_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = demo_file();
-    let stop = LAST_DEMO_BLOCK.to_string();
+    let source = data_dir().join("hive/block_api.get_block_range.1000000-1000499.blocks.jsonl");
+    let stop = LAST_RANGE_BLOCK.to_string();
 
     let reference = dir.path().join("reference.ring");
     let args = [
         "--replay",
-        demo.to_str().unwrap(),
+        source.to_str().unwrap(),
         "--pace",
         "max",
         "--stop-block",
@@ -118,13 +120,13 @@ fn sigkill_at_random_moments_and_restart_publishes_each_block_exactly_once() {
     let mut with_ring = args.to_vec();
     with_ring.extend(["--ring", reference.to_str().unwrap()]);
     finish(broadcaster(&with_ring), Duration::from_secs(60));
-    let expected = read_ring(&reference, LAST_DEMO_BLOCK);
+    let expected = read_ring(&reference, LAST_RANGE_BLOCK);
 
     // The same command line, killed at random moments once it has made progress, then restarted.
     let ring = dir.path().join("chaos.ring");
     let chaos = [
         "--replay",
-        demo.to_str().unwrap(),
+        source.to_str().unwrap(),
         "--pace",
         "2ms",
         "--stop-block",
@@ -182,7 +184,7 @@ fn sigkill_at_random_moments_and_restart_publishes_each_block_exactly_once() {
         "every restart made progress: {kills:?}"
     );
     assert_eq!(
-        read_ring(&ring, LAST_DEMO_BLOCK),
+        read_ring(&ring, LAST_RANGE_BLOCK),
         expected,
         "after {} kills at {kills:?}",
         kills.len()
