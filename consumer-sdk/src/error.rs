@@ -63,6 +63,23 @@ pub enum Error {
         /// Which invariant broke.
         reason: String,
     },
+    /// The file system cannot hold the whole ring. The writer reserves every byte of the file
+    /// when it creates or reopens a ring, so a full file system is this error at start, never a
+    /// `SIGBUS` when a page is first written later.
+    #[error(
+        "{}: cannot reserve {requested} bytes for the ring ({source}); {available} bytes are free on its file system",
+        path.display()
+    )]
+    NoSpace {
+        /// The ring file.
+        path: PathBuf,
+        /// Size of the whole file, in bytes.
+        requested: u64,
+        /// Bytes the file system had free for this user when the reservation failed.
+        available: u64,
+        /// What the OS said (`ENOSPC`, `EFBIG`, `EDQUOT`).
+        source: io::Error,
+    },
     /// Another writer has the ring open.
     #[error("{}: another writer (pid {pid}) is publishing into this ring", path.display())]
     WriterActive {

@@ -100,6 +100,61 @@ fn open_nofollow(path: &Path, write: bool) -> Result<File, Error> {
     })
 }
 
+/// Allocate every byte of the file's first `len` bytes on its file system (extending it to `len`
+/// if shorter), so that no store into the mapping can later fault for lack of space: a file
+/// sized with `set_len` alone is sparse (on tmpfs too), and the page that finds the file system
+/// full kills the process that touches it with `SIGBUS`. Existing bytes are left as they are.
+#[cfg(all(feature = "writer", target_os = "linux"))]
+fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    let too_large = || Error::NoSpace {
+        path: path.to_path_buf(),
+        requested: len,
+        available: free_bytes(file),
+        source: io::Error::from_raw_os_error(libc::EFBIG),
+    };
+    let off_len = libc::off_t::try_from(len).map_err(|_| too_large())?;
+    loop {
+        // SAFETY: `posix_fallocate` on a descriptor we own; no memory is passed. It returns the
+        // error number instead of setting `errno`.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, off_len) };
+        return match rc {
+            0 => Ok(()),
+            libc::EINTR => continue,
+            libc::ENOSPC | libc::EFBIG | libc::EDQUOT => Err(Error::NoSpace {
+                path: path.to_path_buf(),
+                requested: len,
+                available: free_bytes(file),
+                source: io::Error::from_raw_os_error(rc),
+            }),
+            e => Err(io_err(path, io::Error::from_raw_os_error(e))),
+        };
+    }
+}
+
+/// Other systems: size the file only (no reservation is available everywhere).
+#[cfg(all(feature = "writer", not(target_os = "linux")))]
+fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
+    if file.metadata().map_err(|e| io_err(path, e))?.len() < len {
+        file.set_len(len).map_err(|e| io_err(path, e))?;
+    }
+    Ok(())
+}
+
+/// Bytes an unprivileged user may still allocate on the file system holding `file` (0 if
+/// unknown).
+#[cfg(all(feature = "writer", target_os = "linux"))]
+fn free_bytes(file: &File) -> u64 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `fstatvfs` writes one `statvfs` into the struct we pass, which lives for the call.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } != 0 {
+        return 0;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
+}
+
 /// Check the file's static header and size; return its capacity.
 fn validate(path: &Path, file: &File) -> Result<u64, Error> {
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
@@ -251,6 +306,9 @@ mod writer {
             });
         }
         let capacity = validate(path, &file)?;
+        // A ring written before reservations existed, or whose pages were punched out, is
+        // sparse: reserve it now rather than die of SIGBUS on a full file system later.
+        reserve(path, &file, HEADER_LEN as u64 + capacity)?;
         map_rw(path, file, capacity)
     }
 
@@ -295,8 +353,8 @@ mod writer {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| cleanup(io_err(&tmp, e)))?;
-        file.set_len(HEADER_LEN as u64 + capacity)
-            .map_err(|e| cleanup(io_err(&tmp, e)))?;
+        // Reserved under the temporary name: a full file system leaves nothing behind.
+        reserve(path, &file, HEADER_LEN as u64 + capacity).map_err(cleanup)?;
         lock(&tmp, &file).map_err(cleanup)?;
         let mapped = map_rw(&tmp, file, capacity).map_err(cleanup)?;
         crate::ring::init_header(mapped.words(), capacity, nanos_now());

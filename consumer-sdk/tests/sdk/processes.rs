@@ -114,7 +114,7 @@ fn child_role() {
     }
 }
 
-fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
+pub(crate) fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -134,7 +134,7 @@ fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
 }
 
 /// Wait for `child` to exit successfully within `limit`; kill it and fail otherwise.
-fn finish(mut c: Child, limit: Duration, what: &str) {
+pub(crate) fn finish(mut c: Child, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = c.try_wait().unwrap() {
