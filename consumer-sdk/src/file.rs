@@ -1,12 +1,28 @@
 //! Ring files: naming, atomic creation, validation, mapping, the writer lock and the futex.
 //!
-//! This module and `ring.rs`'s word views are the only places that touch raw memory. A reader
-//! maps the file read-only (`PROT_READ`): a bug in a bot cannot write into the ring.
+//! This module turns a mapping into the word views of `sync.rs`; nothing else touches raw
+//! memory. Mappings are `memmap2::MmapRaw`: a pointer and a length, never a `&[u8]` over memory
+//! that another process stores into. A reader maps the file read-only (`PROT_READ`) and gets a
+//! view that can only load: a bug in a bot cannot write into the ring.
+//!
+//! # What is left to trust
+//! A mapping is exactly as long as the size validated before mapping, and the size is checked
+//! again once the mapping exists, so a file that changes size while it is opened is an error.
+//! After that, only a process allowed to write the file can shrink it (truncate), and a mapper
+//! that then touches a page past the new end is killed with `SIGBUS`. Writing the file is the
+//! owner's privilege alone: the writer refuses a ring that anyone else may write, and so do
+//! readers (see `check_owner`). A process of the owning user (or root) that truncates a live
+//! ring is outside the threat model, as it is for iceoryx2 and every other shared-memory
+//! transport; any other bytes or sizes in the file are a typed error.
 
 use crate::error::Error;
 use crate::layout::{self, HEADER_LEN, MAX_CAPACITY, MIN_CAPACITY, StaticHeader};
 use crate::ring::Memory;
-use crate::sync::AtomicU64;
+#[cfg(feature = "writer")]
+use crate::ring::MemoryMut;
+#[cfg(feature = "writer")]
+use crate::sync::WordsMut;
+use crate::sync::{AtomicU64, Word, Words};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -37,15 +53,11 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
     Ok(Path::new(SHM_DIR).join(name_or_path))
 }
 
-enum Map {
-    ReadOnly(memmap2::Mmap),
-    #[cfg(feature = "writer")]
-    ReadWrite(memmap2::MmapMut),
-}
-
-/// A mapped ring file.
+/// A mapped ring file, read-only or read-write; either way only loads go through it (see
+/// `MappedMut` for the writer's stores).
 pub(crate) struct Mapped {
-    map: Map,
+    /// Exactly `HEADER_LEN + capacity` bytes, page aligned (checked in `map_file`).
+    map: memmap2::MmapRaw,
     /// Kept open: it holds the writer's lock, and identifies the file (device, inode).
     _file: File,
     pub(crate) path: PathBuf,
@@ -54,19 +66,55 @@ pub(crate) struct Mapped {
 }
 
 impl Memory for Mapped {
-    fn words(&self) -> &[AtomicU64] {
-        let (ptr, len) = match &self.map {
-            Map::ReadOnly(m) => (m.as_ptr(), m.len()),
-            #[cfg(feature = "writer")]
-            Map::ReadWrite(m) => (m.as_ptr(), m.len()),
+    fn words(&self) -> Words<'_> {
+        // SAFETY: `map_file` checked that the mapping starts 8-byte aligned and is exactly the
+        // validated `HEADER_LEN + capacity` bytes, a multiple of 8; it stays mapped as long as
+        // `self` (the borrow of the returned view). `AtomicU64` is all interior mutability, so a
+        // shared slice of them over memory other processes store into is sound, and every access
+        // to ring memory in this crate is an atomic access through it: no data race. `Words`
+        // only loads; std allows atomic loads of at most the native word size from read-only
+        // memory, so a `PROT_READ` mapping is fine too. The one remaining hazard, the file being
+        // truncated by its owner while mapped, is in the module docs.
+        let words = unsafe {
+            std::slice::from_raw_parts(self.map.as_ptr().cast::<AtomicU64>(), self.map.len() / 8)
         };
-        // SAFETY: the mapping is page aligned (so 8-byte aligned) and `len` bytes long, a
-        // multiple of 8 (validated in `validate`); it lives as long as `self`. Every access to
-        // ring memory in this crate goes through these `AtomicU64`s, so concurrent access from
-        // other processes is atomic access, not a data race. A read-only mapping is only ever
-        // loaded from: std documents atomic loads of at most pointer size as allowed on
-        // read-only memory, and nothing here stores through a `Map::ReadOnly`.
-        unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), len / 8) }
+        Words::new(words)
+    }
+}
+
+/// The writer's mapping: read-write, so it also hands out a view that stores.
+#[cfg(feature = "writer")]
+pub(crate) struct MappedMut(Mapped);
+
+#[cfg(feature = "writer")]
+impl std::ops::Deref for MappedMut {
+    type Target = Mapped;
+
+    fn deref(&self) -> &Mapped {
+        &self.0
+    }
+}
+
+#[cfg(feature = "writer")]
+impl Memory for MappedMut {
+    fn words(&self) -> Words<'_> {
+        self.0.words()
+    }
+}
+
+#[cfg(feature = "writer")]
+impl MemoryMut for MappedMut {
+    fn words_mut(&self) -> WordsMut<'_> {
+        // SAFETY: as in `Mapped::words`, and a `MappedMut` is only built over a mapping made with
+        // `PROT_READ | PROT_WRITE` (`map_file(.., true)`), so stores through the atomics are
+        // allowed; no reference to its bytes other than these atomics exists.
+        let words = unsafe {
+            std::slice::from_raw_parts(
+                self.0.map.as_mut_ptr().cast::<AtomicU64>(),
+                self.0.map.len() / 8,
+            )
+        };
+        WordsMut::new(words)
     }
 }
 
@@ -225,6 +273,40 @@ fn validate(path: &Path, file: &File) -> Result<u64, Error> {
     Ok(h.capacity)
 }
 
+/// Map exactly `len` bytes of `file` (the size `validate` accepted), read-only or read-write,
+/// then check that the mapping is what was validated and that the file still has that size: a
+/// file whose size changes while it is being opened is an error, never a short mapping.
+fn map_file(path: &Path, file: &File, len: u64, writable: bool) -> Result<memmap2::MmapRaw, Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let want = usize::try_from(len)
+        .map_err(|_| corrupt(format!("{len} bytes do not fit this address space")))?;
+    let mut opts = memmap2::MmapOptions::new();
+    opts.len(want);
+    let map = if writable {
+        opts.map_raw(file)
+    } else {
+        opts.map_raw_read_only(file)
+    }
+    .map_err(|e| io_err(path, e))?;
+    if map.len() != want || map.as_ptr().align_offset(align_of::<AtomicU64>()) != 0 {
+        return Err(corrupt(format!(
+            "mapped {} bytes at {:p} where {want} aligned bytes were validated",
+            map.len(),
+            map.as_ptr()
+        )));
+    }
+    let now = file.metadata().map_err(|e| io_err(path, e))?.len();
+    if now != len {
+        return Err(corrupt(format!(
+            "the file changed size while being opened ({len} bytes, then {now})"
+        )));
+    }
+    Ok(map)
+}
+
 fn file_id(path: &Path, file: &File) -> Result<(u64, u64), Error> {
     let m = file.metadata().map_err(|e| io_err(path, e))?;
     Ok((m.dev(), m.ino()))
@@ -241,12 +323,10 @@ pub(crate) fn current_id(path: &Path) -> Option<(u64, u64)> {
 pub(crate) fn open_read(path: &Path) -> Result<Mapped, Error> {
     let file = open_nofollow(path, false)?;
     let capacity = validate(path, &file)?;
-    // SAFETY: the file was validated to be exactly `HEADER_LEN + capacity` bytes. Writers never
-    // shrink a ring; all accesses go through atomics (see `Memory for Mapped`).
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, e))?;
+    let map = map_file(path, &file, HEADER_LEN as u64 + capacity, false)?;
     let id = file_id(path, &file)?;
     Ok(Mapped {
-        map: Map::ReadOnly(map),
+        map,
         _file: file,
         path: path.to_path_buf(),
         capacity,
@@ -277,22 +357,20 @@ mod writer {
         }
     }
 
-    fn map_rw(path: &Path, file: File, capacity: u64) -> Result<Mapped, Error> {
-        // SAFETY: the file is exactly `HEADER_LEN + capacity` bytes and locked by this writer;
-        // all accesses go through atomics (see `Memory for Mapped`).
-        let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(|e| io_err(path, e))?;
+    fn map_rw(path: &Path, file: File, capacity: u64) -> Result<MappedMut, Error> {
+        let map = map_file(path, &file, HEADER_LEN as u64 + capacity, true)?;
         let id = file_id(path, &file)?;
-        Ok(Mapped {
-            map: Map::ReadWrite(map),
+        Ok(MappedMut(Mapped {
+            map,
             _file: file,
             path: path.to_path_buf(),
             capacity,
             id,
-        })
+        }))
     }
 
     /// Open an existing ring for writing, holding the writer lock.
-    pub(crate) fn open_write(path: &Path) -> Result<Mapped, Error> {
+    pub(crate) fn open_write(path: &Path) -> Result<MappedMut, Error> {
         let file = open_nofollow(path, true)?;
         // Refuse what is not a ring before touching it, lock included.
         validate(path, &file)?;
@@ -315,7 +393,11 @@ mod writer {
     /// Create a ring atomically: build it under a temporary name in the same directory, then
     /// link it to `path` (which fails if `path` exists) and drop the temporary name. Readers
     /// never see a half-initialised file. `Ok(None)`: something already exists at `path`.
-    pub(crate) fn create(path: &Path, capacity: u64, mode: u32) -> Result<Option<Mapped>, Error> {
+    pub(crate) fn create(
+        path: &Path,
+        capacity: u64,
+        mode: u32,
+    ) -> Result<Option<MappedMut>, Error> {
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
             return Err(Error::InvalidCapacity {
                 capacity,
@@ -357,14 +439,14 @@ mod writer {
         reserve(path, &file, HEADER_LEN as u64 + capacity).map_err(cleanup)?;
         lock(&tmp, &file).map_err(cleanup)?;
         let mapped = map_rw(&tmp, file, capacity).map_err(cleanup)?;
-        crate::ring::init_header(mapped.words(), capacity, nanos_now());
+        crate::ring::init_header(mapped.words_mut(), capacity, nanos_now());
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(Some(Mapped {
+            Ok(()) => Ok(Some(MappedMut(Mapped {
                 path: path.to_path_buf(),
-                ..mapped
-            })),
+                ..mapped.0
+            }))),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io_err(path, e)),
         }
@@ -394,8 +476,8 @@ pub(crate) fn process_exists(pid: u64) -> Option<bool> {
 }
 
 /// Address of the low 32 bits of a 64-bit word: the futex word.
-fn futex_addr(word: &AtomicU64) -> *const u32 {
-    let base = (word as *const AtomicU64).cast::<u32>();
+fn futex_addr(word: Word<'_>) -> *const u32 {
+    let base = word.as_ptr().cast::<u32>();
     if cfg!(target_endian = "little") {
         base
     } else {
@@ -405,7 +487,7 @@ fn futex_addr(word: &AtomicU64) -> *const u32 {
 
 /// Sleep until the low 32 bits of `word` differ from `seen`, it is woken, or `timeout` passes.
 #[cfg(target_os = "linux")]
-pub(crate) fn futex_wait(word: &AtomicU64, seen: u64, timeout: std::time::Duration) {
+pub(crate) fn futex_wait(word: Word<'_>, seen: u64, timeout: std::time::Duration) {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
@@ -428,13 +510,13 @@ pub(crate) fn futex_wait(word: &AtomicU64, seen: u64, timeout: std::time::Durati
 
 /// Sleep until woken or `timeout` passes (no futex on this platform: a short sleep).
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn futex_wait(_word: &AtomicU64, _seen: u64, timeout: std::time::Duration) {
+pub(crate) fn futex_wait(_word: Word<'_>, _seen: u64, timeout: std::time::Duration) {
     std::thread::sleep(timeout.min(std::time::Duration::from_millis(1)));
 }
 
 /// Wake every reader sleeping on `word`.
 #[cfg(all(target_os = "linux", feature = "writer"))]
-pub(crate) fn futex_wake(word: &AtomicU64) {
+pub(crate) fn futex_wake(word: Word<'_>) {
     // SAFETY: as in `futex_wait`; FUTEX_WAKE does not access the word's memory.
     unsafe {
         libc::syscall(
@@ -451,4 +533,4 @@ pub(crate) fn futex_wake(word: &AtomicU64) {
 
 /// No futex on this platform: readers poll.
 #[cfg(all(not(target_os = "linux"), feature = "writer"))]
-pub(crate) fn futex_wake(_word: &AtomicU64) {}
+pub(crate) fn futex_wake(_word: Word<'_>) {}

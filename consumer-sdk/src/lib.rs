@@ -105,6 +105,11 @@
 // are left out.
 #![cfg_attr(loom, allow(dead_code))]
 
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!(
+    "consumer-sdk needs 64-bit atomics: every word of the shared ring is accessed as an AtomicU64"
+);
+
 pub mod layout;
 pub mod ops;
 mod ring;

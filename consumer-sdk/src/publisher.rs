@@ -1,8 +1,8 @@
 //! The writing side (feature `writer`): one publisher per ring, enforced by a file lock.
 
 use crate::error::{Error, WriteError};
-use crate::file::{self, Mapped};
-use crate::ring::{Memory, OpMeta, Ring, WriterCore};
+use crate::file::{self, MappedMut};
+use crate::ring::{MemoryMut, OpMeta, RingMut, WriterCore};
 use std::path::Path;
 
 /// Identifies a registered topic within one ring (see [`Publisher::topic`]).
@@ -35,7 +35,7 @@ impl Default for CreateOptions {
 /// next publisher to open the ring discards it and reports the last committed block, so the
 /// broadcaster resumes at the block after it: no gap, no duplicate.
 pub struct Publisher {
-    map: Mapped,
+    map: MappedMut,
     core: WriterCore,
     epoch: u64,
 }
@@ -64,7 +64,7 @@ impl Publisher {
 
     fn open_path(path: &Path) -> Result<Publisher, Error> {
         let map = file::open_write(path)?;
-        let ring = Ring::new(map.words(), map.capacity);
+        let ring = RingMut::new(map.words_mut(), map.capacity);
         let mut core = WriterCore::recover(&ring).map_err(|reason| Error::Corrupt {
             path: path.to_path_buf(),
             reason,
@@ -88,14 +88,14 @@ impl Publisher {
         }
     }
 
-    fn start(map: Mapped, core: WriterCore) -> Publisher {
-        let ring = Ring::new(map.words(), map.capacity);
+    fn start(map: MappedMut, core: WriterCore) -> Publisher {
+        let ring = RingMut::new(map.words_mut(), map.capacity);
         let epoch = core.claim(&ring, u64::from(std::process::id()), file::nanos_now());
         Publisher { map, core, epoch }
     }
 
-    fn ring(&self) -> Ring<'_> {
-        Ring::new(self.map.words(), self.map.capacity)
+    fn ring(&self) -> RingMut<'_> {
+        RingMut::new(self.map.words_mut(), self.map.capacity)
     }
 
     /// The ring file.
@@ -127,7 +127,7 @@ impl Publisher {
     /// Id of topic `name` (e.g. `vote`), registered on first use. Names are 1 to 56 bytes of
     /// `[a-z0-9_]`; a ring holds up to 256 topics.
     pub fn topic(&mut self, name: &str) -> Result<TopicId, WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         Ok(TopicId(self.core.topic(&ring, name)?))
     }
 
@@ -149,13 +149,13 @@ impl Publisher {
         meta: &OpMeta,
         payload: &[u8],
     ) -> Result<(), WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         Ok(self.core.push(&ring, topic.0, meta, payload)?)
     }
 
     /// Make the open block visible to readers, in one atomic step, and wake sleeping readers.
     pub fn commit(&mut self) -> Result<(), WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         self.core.commit(&ring)?;
         self.core.heartbeat(&ring, file::nanos_now());
         file::futex_wake(ring.notify_word());

@@ -11,7 +11,11 @@ use crate::layout::{
 };
 #[cfg(any(feature = "writer", test, loom))]
 use crate::layout::{FLAG_VIRTUAL, StaticHeader};
-use crate::sync::{AtomicU64, Ordering, fence};
+#[cfg(any(test, loom))]
+use crate::sync::AtomicU64;
+use crate::sync::{Ordering, Word, Words, fence};
+#[cfg(any(feature = "writer", test, loom))]
+use crate::sync::{WordMut, WordsMut};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Record flag: the first record written for a block (padding included).
@@ -19,13 +23,27 @@ pub(crate) const FLAG_BLOCK_START: u8 = 2;
 
 /// Something that owns the ring's memory.
 pub(crate) trait Memory {
-    /// The whole ring (header and data region) as words.
-    fn words(&self) -> &[AtomicU64];
+    /// The whole ring (header and data region) as words that can only be loaded.
+    fn words(&self) -> Words<'_>;
 }
 
 impl<M: Memory + ?Sized> Memory for std::sync::Arc<M> {
-    fn words(&self) -> &[AtomicU64] {
+    fn words(&self) -> Words<'_> {
         (**self).words()
+    }
+}
+
+/// Memory this process may write: the writer's mapping, a heap buffer.
+#[cfg(any(feature = "writer", test, loom))]
+pub(crate) trait MemoryMut: Memory {
+    /// The whole ring as words that can be loaded and stored.
+    fn words_mut(&self) -> WordsMut<'_>;
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<M: MemoryMut + ?Sized> MemoryMut for std::sync::Arc<M> {
+    fn words_mut(&self) -> WordsMut<'_> {
+        (**self).words_mut()
     }
 }
 
@@ -39,21 +57,28 @@ impl HeapMemory {
     pub(crate) fn new(capacity: u64) -> HeapMemory {
         let words = (HEADER_LEN + capacity as usize) / 8;
         let mem = HeapMemory((0..words).map(|_| AtomicU64::new(0)).collect());
-        init_header(mem.words(), capacity, 0);
+        init_header(mem.words_mut(), capacity, 0);
         mem
     }
 }
 
 #[cfg(any(test, loom))]
 impl Memory for HeapMemory {
-    fn words(&self) -> &[AtomicU64] {
-        &self.0
+    fn words(&self) -> Words<'_> {
+        Words::new(&self.0)
+    }
+}
+
+#[cfg(any(test, loom))]
+impl MemoryMut for HeapMemory {
+    fn words_mut(&self) -> WordsMut<'_> {
+        WordsMut::new(&self.0)
     }
 }
 
 #[cfg(any(feature = "writer", test, loom))]
 /// Write the static header of a fresh ring into `words` (which nobody else sees yet).
-pub(crate) fn init_header(words: &[AtomicU64], capacity: u64, created_ns: u64) {
+pub(crate) fn init_header(words: WordsMut<'_>, capacity: u64, created_ns: u64) {
     let header = StaticHeader {
         magic: layout::MAGIC,
         version: layout::VERSION,
@@ -67,7 +92,7 @@ pub(crate) fn init_header(words: &[AtomicU64], capacity: u64, created_ns: u64) {
     };
     for (i, chunk) in header.as_bytes().chunks_exact(8).enumerate() {
         // Relaxed: the ring is not shared yet; publication happens through the file system.
-        words[i].store(
+        words.get(i).store(
             u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8])),
             Ordering::Relaxed,
         );
@@ -83,14 +108,14 @@ fn unreachable_layout() -> ! {
 /// Shared view of a ring's words with the geometry already validated.
 #[derive(Clone, Copy)]
 pub(crate) struct Ring<'a> {
-    words: &'a [AtomicU64],
+    words: Words<'a>,
     capacity: u64,
 }
 
 impl<'a> Ring<'a> {
     /// View `words` as a ring of `capacity` data bytes. The caller has validated the header:
     /// `capacity` is a power of two and `words` spans exactly `HEADER_LEN + capacity` bytes.
-    pub(crate) fn new(words: &'a [AtomicU64], capacity: u64) -> Ring<'a> {
+    pub(crate) fn new(words: Words<'a>, capacity: u64) -> Ring<'a> {
         debug_assert!(capacity.is_power_of_two());
         debug_assert_eq!(words.len() * 8, HEADER_LEN + capacity as usize);
         Ring { words, capacity }
@@ -100,8 +125,8 @@ impl<'a> Ring<'a> {
         self.capacity
     }
 
-    fn at(&self, byte_off: usize) -> &'a AtomicU64 {
-        &self.words[byte_off / 8]
+    fn at(&self, byte_off: usize) -> Word<'a> {
+        self.words.get(byte_off / 8)
     }
 
     /// Word index of data position `pos`.
@@ -119,7 +144,7 @@ impl<'a> Ring<'a> {
         let mut raw = [0u64; 8];
         for (i, w) in raw.iter_mut().enumerate() {
             // Relaxed: validated afterwards against the tail intent (SYNC intent).
-            *w = self.words[first + i].load(Ordering::Relaxed);
+            *w = self.words.get(first + i).load(Ordering::Relaxed);
         }
         RecordHeader::read_from_bytes(raw.as_bytes()).unwrap_or_else(|_| unreachable_layout())
     }
@@ -170,7 +195,7 @@ impl<'a> Ring<'a> {
     }
 
     /// The word readers sleep on (its low 32 bits are the futex word).
-    pub(crate) fn notify_word(&self) -> &'a AtomicU64 {
+    pub(crate) fn notify_word(&self) -> Word<'a> {
         self.at(off::NOTIFY)
     }
 
@@ -222,6 +247,39 @@ impl<'a> Ring<'a> {
             }
         };
         Ok(len)
+    }
+}
+
+/// A ring in memory this process may write: the writer's view. Loads go through the
+/// [`Ring`] it dereferences to; [`RingMut::at`] also stores.
+#[cfg(any(feature = "writer", test, loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct RingMut<'a> {
+    ring: Ring<'a>,
+    words: WordsMut<'a>,
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<'a> RingMut<'a> {
+    /// View `words` as a ring of `capacity` data bytes (see [`Ring::new`]).
+    pub(crate) fn new(words: WordsMut<'a>, capacity: u64) -> RingMut<'a> {
+        RingMut {
+            ring: Ring::new(words.view(), capacity),
+            words,
+        }
+    }
+
+    fn at(&self, byte_off: usize) -> WordMut<'a> {
+        self.words.get(byte_off / 8)
+    }
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<'a> std::ops::Deref for RingMut<'a> {
+    type Target = Ring<'a>;
+
+    fn deref(&self) -> &Ring<'a> {
+        &self.ring
     }
 }
 
@@ -405,7 +463,7 @@ impl WriterCore {
     #[cfg(feature = "writer")]
     /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back,
     /// under the sequence lock, closing any lock a dead writer left odd.
-    pub(crate) fn republish(&mut self, ring: &Ring<'_>) {
+    pub(crate) fn republish(&mut self, ring: &RingMut<'_>) {
         self.commit_seq = self.commit_seq.wrapping_add(1);
         // SYNC counters (writer side), as in `commit`.
         ring.at(off::COMMIT_SEQ)
@@ -448,7 +506,7 @@ impl WriterCore {
     }
 
     /// Id of topic `name`, registering it if new.
-    pub(crate) fn topic(&mut self, ring: &Ring<'_>, name: &str) -> Result<u16, WriteFault> {
+    pub(crate) fn topic(&mut self, ring: &RingMut<'_>, name: &str) -> Result<u16, WriteFault> {
         if let Some(id) = self.topics.iter().position(|t| t == name) {
             return Ok(id as u16);
         }
@@ -510,7 +568,7 @@ impl WriterCore {
     /// Append one op of the open block.
     pub(crate) fn push(
         &mut self,
-        ring: &Ring<'_>,
+        ring: &RingMut<'_>,
         topic: u16,
         meta: &OpMeta,
         payload: &[u8],
@@ -564,7 +622,7 @@ impl WriterCore {
     }
 
     /// Close the open block and make it visible to readers in one step (the tail store).
-    pub(crate) fn commit(&mut self, ring: &Ring<'_>) -> Result<u64, WriteFault> {
+    pub(crate) fn commit(&mut self, ring: &RingMut<'_>) -> Result<u64, WriteFault> {
         let Some(block) = self.block.as_ref() else {
             return Err(WriteFault::NoBlock);
         };
@@ -625,7 +683,7 @@ impl WriterCore {
         self.last_block = Some(number);
         self.last_end = Some((end.trx_id, end.timestamp));
         // Release: a reader woken by this change finds the new tail (it re-reads it with Acquire).
-        let notify = ring.notify_word();
+        let notify = ring.at(off::NOTIFY);
         notify.store(
             notify.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Release,
@@ -638,7 +696,7 @@ impl WriterCore {
     /// write the record.
     fn append(
         &mut self,
-        ring: &Ring<'_>,
+        ring: &RingMut<'_>,
         header: RecordHeader,
         payload: &[u8],
     ) -> Result<(), WriteFault> {
@@ -722,20 +780,22 @@ impl WriterCore {
     }
 
     /// Store `bytes` at data position `pos` as whole words, zero-padding the last one.
-    fn store_bytes(&self, ring: &Ring<'_>, pos: u64, bytes: &[u8]) {
+    fn store_bytes(&self, ring: &RingMut<'_>, pos: u64, bytes: &[u8]) {
         let first = ring.data_word(pos);
         for (i, chunk) in bytes.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
             // Relaxed: ordered after the intent by the Release fence in `append` (SYNC intent)
             // and published by the tail store at commit (SYNC tail).
-            ring.words[first + i].store(u64::from_ne_bytes(w), Ordering::Relaxed);
+            ring.words
+                .get(first + i)
+                .store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
     }
 
     #[cfg(feature = "writer")]
     /// Record who writes the ring now: a new epoch, our pid, a fresh heartbeat.
-    pub(crate) fn claim(&self, ring: &Ring<'_>, pid: u64, now_ns: u64) -> u64 {
+    pub(crate) fn claim(&self, ring: &RingMut<'_>, pid: u64, now_ns: u64) -> u64 {
         let epoch = ring.epoch().wrapping_add(1);
         // Relaxed: liveness fields are independent, informational words.
         ring.at(off::EPOCH).store(epoch, Ordering::Relaxed);
@@ -746,7 +806,7 @@ impl WriterCore {
 
     #[cfg(feature = "writer")]
     /// Refresh the heartbeat.
-    pub(crate) fn heartbeat(&self, ring: &Ring<'_>, now_ns: u64) {
+    pub(crate) fn heartbeat(&self, ring: &RingMut<'_>, now_ns: u64) {
         // Relaxed: informational.
         ring.at(off::HEARTBEAT).store(now_ns, Ordering::Relaxed);
     }
@@ -1091,7 +1151,13 @@ fn copy_payload(ring: &Ring<'_>, pos: u64, len: usize, buf: &mut Vec<u8>) {
     let first = ring.data_word(pos);
     for i in 0..len.div_ceil(8) {
         // Relaxed: validated afterwards against the tail intent (SYNC intent).
-        buf.extend_from_slice(&ring.words[first + i].load(Ordering::Relaxed).to_ne_bytes());
+        buf.extend_from_slice(
+            &ring
+                .words
+                .get(first + i)
+                .load(Ordering::Relaxed)
+                .to_ne_bytes(),
+        );
     }
     buf.truncate(len);
 }
@@ -1424,7 +1490,7 @@ mod tests {
         }
         /// Write block `n` with one op per payload, topics cycling through `topics`.
         pub fn block(&mut self, n: u64, topics: &[&str], payloads: &[Vec<u8>]) {
-            let ring = Ring::new(self.mem.words(), self.cap);
+            let ring = RingMut::new(self.mem.words_mut(), self.cap);
             self.writer.begin(n, n as u32, [n as u8; 20]).unwrap();
             for (i, p) in payloads.iter().enumerate() {
                 let t = self.writer.topic(&ring, topics[i % topics.len()]).unwrap();
@@ -1459,7 +1525,7 @@ mod tests {
         let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
         assert!(drain(&f.ring(), &mut r).is_empty());
         f.block(10, &["vote"], &[b"{\"a\":1}".to_vec(), b"{}".to_vec()]);
-        let ring = Ring::new(f.mem.words(), f.cap);
+        let ring = RingMut::new(f.mem.words_mut(), f.cap);
         f.writer.begin(11, 0, [0; 20]).unwrap();
         f.writer
             .push(&ring, 0, &OpMeta::default(), b"partial")
@@ -1560,7 +1626,7 @@ mod tests {
         for n in 1..=50 {
             f.block(n, &["vote", "comment"], &[vec![1; 60], vec![2; 10]]);
         }
-        let ring = Ring::new(f.mem.words(), f.cap);
+        let ring = RingMut::new(f.mem.words_mut(), f.cap);
         f.writer.begin(51, 0, [0; 20]).unwrap();
         f.writer
             .push(&ring, 0, &OpMeta::default(), &[9; 500])
@@ -1605,9 +1671,11 @@ mod loom_tests {
         let mem = Arc::new(HeapMemory::new(cap));
         let ring = Ring::new(mem.words(), cap);
         let mut w = WriterCore::fresh();
-        let topic = w.topic(&ring, "vote").unwrap();
+        let topic = w
+            .topic(&RingMut::new(mem.words_mut(), cap), "vote")
+            .unwrap();
         let mut seq = 0;
-        let mut write = move |ring: &Ring<'_>, b: u64| {
+        let mut write = move |ring: &RingMut<'_>, b: u64| {
             w.begin(b, 0, [0; 20]).unwrap();
             for _ in 0..per_block {
                 w.push(ring, topic, &OpMeta::default(), &payload(seq, len))
@@ -1617,13 +1685,13 @@ mod loom_tests {
             w.commit(ring).unwrap();
         };
         for b in 1..=before {
-            write(&ring, b);
+            write(&RingMut::new(mem.words_mut(), cap), b);
         }
         // Positioned before the writer goes on, as a subscriber is before it reads.
         let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let wmem = mem.clone();
         let writer = thread::spawn(move || {
-            let ring = Ring::new(wmem.words(), cap);
+            let ring = RingMut::new(wmem.words_mut(), cap);
             for b in before + 1..=blocks {
                 write(&ring, b);
             }

@@ -5,7 +5,7 @@
 
 use crate::processes::{child, finish};
 use consumer_sdk::layout::HEADER_LEN;
-use consumer_sdk::{CreateOptions, Error, Publisher};
+use consumer_sdk::{CreateOptions, Error, Publisher, Start, Subscriber};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -142,4 +142,48 @@ fn full_file_system_is_a_typed_error_at_creation_never_a_sigbus() {
         "writer on a full file system",
     );
     std::fs::remove_file(filler).unwrap();
+}
+
+#[test]
+fn opening_a_ring_whose_size_keeps_changing_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("flip.ring");
+    let capacity = 1 << 20;
+    // An empty ring: a reader that starts at its tail touches only the first page, which the
+    // flipped file always has, so nothing here can fault; what is tested is the validation.
+    drop(Publisher::create(ring.to_str().unwrap(), &options(capacity)).unwrap());
+    let stop = dir.path().join("stop");
+    let flipper = child(
+        "flipper",
+        &ring,
+        &[
+            ("SIZE", (HEADER_LEN as u64 + capacity).to_string()),
+            ("STOP", stop.display().to_string()),
+        ],
+    );
+    let (mut opened, mut refused, mut panics) = (0u32, 0u32, 0u32);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while opened + refused < 3000 || opened == 0 || refused == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{opened} opened, {refused} refused: the flipper does not seem to run"
+        );
+        let attempt = std::panic::catch_unwind(|| {
+            Subscriber::open(ring.to_str().unwrap())
+                .and_then(|b| b.start(Start::Latest))
+                .map(|s| s.committed_block())
+        });
+        match attempt {
+            Ok(Ok(None)) => opened += 1,
+            Ok(Ok(Some(b))) => panic!("an empty ring reports block {b}"),
+            Ok(Err(Error::Truncated { .. } | Error::NotARing { .. } | Error::Corrupt { .. })) => {
+                refused += 1
+            }
+            Ok(Err(e)) => panic!("unexpected error: {e}"),
+            Err(_) => panics += 1,
+        }
+    }
+    std::fs::write(&stop, b"").unwrap();
+    finish(flipper, Duration::from_secs(30), "flipper");
+    assert_eq!(panics, 0, "{opened} opened, {refused} refused");
 }

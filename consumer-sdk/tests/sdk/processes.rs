@@ -110,6 +110,18 @@ fn child_role() {
             }
             out.flush().unwrap();
         }
+        // Flip the file's size between 4096 bytes and SIZE until the file STOP exists.
+        "flipper" => {
+            let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+            let stop = std::env::var("STOP").unwrap();
+            let size = arg("SIZE");
+            while !Path::new(&stop).exists() {
+                for _ in 0..64 {
+                    f.set_len(4096).unwrap();
+                    f.set_len(size).unwrap();
+                }
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
