@@ -80,6 +80,32 @@ pub enum Error {
         /// What the OS said (`ENOSPC`, `EFBIG`, `EDQUOT`).
         source: io::Error,
     },
+    /// The file's owner or permissions make it untrustworthy: someone other than its owner may
+    /// write it (and so forge ops or truncate it under its mappers), or, for the writer, it
+    /// belongs to another user.
+    #[error(
+        "{}: refusing a ring owned by uid {owner} with mode {mode:04o}: {reason}",
+        path.display()
+    )]
+    Permissions {
+        /// The ring file.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+    /// `CreateOptions::mode` would let someone other than the owner write the ring, or not let
+    /// the owner read and write it.
+    #[error(
+        "invalid ring file mode {mode:04o}: the owner must read and write it, nobody else may write it (e.g. 0600, or 0640 for readers in the owner's group)"
+    )]
+    InvalidMode {
+        /// What was asked for.
+        mode: u32,
+    },
     /// Another writer has the ring open.
     #[error("{}: another writer (pid {pid}) is publishing into this ring", path.display())]
     WriterActive {

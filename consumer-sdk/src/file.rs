@@ -203,8 +203,44 @@ fn free_bytes(file: &File) -> u64 {
     (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
 }
 
+/// Who may use a ring file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// A reader: nobody but the owner may write the file.
+    Read,
+    /// The writer: the file is also ours (owned by our effective uid).
+    #[cfg(feature = "writer")]
+    Write,
+}
+
+/// Refuse a ring that someone other than its owner may write (anyone could forge ops into it,
+/// or shrink it under its mappers), and, for the writer, one that another user owns.
+fn check_owner(path: &Path, meta: &std::fs::Metadata, trust: Trust) -> Result<(), Error> {
+    let refuse = |reason| Error::Permissions {
+        path: path.to_path_buf(),
+        owner: meta.uid(),
+        mode: meta.mode() & 0o7777,
+        reason,
+    };
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse("users other than its owner may write it"));
+    }
+    #[cfg(feature = "writer")]
+    if trust == Trust::Write {
+        // SAFETY: `geteuid` has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        if meta.uid() != euid {
+            return Err(refuse(
+                "it belongs to another user; the writer only continues its own rings",
+            ));
+        }
+    }
+    let _ = trust;
+    Ok(())
+}
+
 /// Check the file's static header and size; return its capacity.
-fn validate(path: &Path, file: &File) -> Result<u64, Error> {
+fn validate(path: &Path, file: &File, trust: Trust) -> Result<u64, Error> {
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
     let not_a_ring = |reason: String| Error::NotARing {
         path: path.to_path_buf(),
@@ -213,6 +249,7 @@ fn validate(path: &Path, file: &File) -> Result<u64, Error> {
     if !meta.file_type().is_file() {
         return Err(not_a_ring("not a regular file".into()));
     }
+    check_owner(path, &meta, trust)?;
     let len = meta.len();
     let mut raw = [0u8; size_of::<StaticHeader>()];
     if len < raw.len() as u64 {
@@ -322,7 +359,7 @@ pub(crate) fn current_id(path: &Path) -> Option<(u64, u64)> {
 /// Map an existing ring read-only.
 pub(crate) fn open_read(path: &Path) -> Result<Mapped, Error> {
     let file = open_nofollow(path, false)?;
-    let capacity = validate(path, &file)?;
+    let capacity = validate(path, &file, Trust::Read)?;
     let map = map_file(path, &file, HEADER_LEN as u64 + capacity, false)?;
     let id = file_id(path, &file)?;
     Ok(Mapped {
@@ -372,8 +409,8 @@ mod writer {
     /// Open an existing ring for writing, holding the writer lock.
     pub(crate) fn open_write(path: &Path) -> Result<MappedMut, Error> {
         let file = open_nofollow(path, true)?;
-        // Refuse what is not a ring before touching it, lock included.
-        validate(path, &file)?;
+        // Refuse what is not a ring, or not ours, before touching it, lock included.
+        validate(path, &file, Trust::Write)?;
         if !lock(path, &file)? {
             let pid = open_read(path)
                 .map(|m| crate::ring::Ring::new(m.words(), m.capacity).pid())
@@ -383,7 +420,7 @@ mod writer {
                 pid,
             });
         }
-        let capacity = validate(path, &file)?;
+        let capacity = validate(path, &file, Trust::Write)?;
         // A ring written before reservations existed, or whose pages were punched out, is
         // sparse: reserve it now rather than die of SIGBUS on a full file system later.
         reserve(path, &file, HEADER_LEN as u64 + capacity)?;
@@ -404,6 +441,10 @@ mod writer {
                 min: MIN_CAPACITY,
                 max: MAX_CAPACITY,
             });
+        }
+        // Owner reads and writes; group and others may at most read (what readers accept).
+        if mode & !0o644 != 0 || mode & 0o600 != 0o600 {
+            return Err(Error::InvalidMode { mode });
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,

@@ -14,9 +14,23 @@ pub struct TopicId(u16);
 pub struct CreateOptions {
     /// Data capacity in bytes, a power of two (default 64 MiB).
     pub capacity: u64,
-    /// Permission bits of the file (default `0o600`: owner only). Use `0o640` or `0o644` for
-    /// bots that run as other users.
+    /// Permission bits of the file (default `0o600`: owner only). `0o640` (see
+    /// [`CreateOptions::group_readable`]) lets bots that run as other users of the owner's group
+    /// read it; `0o644` lets every user read it. Nobody but the owner may ever write a ring:
+    /// modes with group or other write bits are refused, and so is an existing ring that has
+    /// them, by the writer and by readers alike.
     pub mode: u32,
+}
+
+impl CreateOptions {
+    /// The same options with mode `0o640`: readable by the owner's group, for bots that run as
+    /// other users of that group.
+    pub fn group_readable(self) -> CreateOptions {
+        CreateOptions {
+            mode: 0o640,
+            ..self
+        }
+    }
 }
 
 impl Default for CreateOptions {
@@ -57,7 +71,9 @@ impl Publisher {
     }
 
     /// Open an existing ring to continue publishing into it: validate every committed record,
-    /// discard an uncommitted partial block, bump the producer epoch.
+    /// discard an uncommitted partial block, bump the producer epoch. The file must belong to
+    /// this process's effective user and be writable by nobody else
+    /// ([`Error::Permissions`]).
     pub fn open(ring: &str) -> Result<Publisher, Error> {
         Publisher::open_path(&file::resolve(ring)?)
     }

@@ -3,7 +3,7 @@
 //! Tests that need root (mounting a tmpfs, switching to `nobody`) print why they skip
 //! otherwise; CI runs them as root.
 
-use crate::processes::{child, finish};
+use crate::processes::{child, child_via, finish};
 use consumer_sdk::layout::HEADER_LEN;
 use consumer_sdk::{CreateOptions, Error, Publisher, Start, Subscriber};
 use std::path::{Path, PathBuf};
@@ -186,4 +186,133 @@ fn opening_a_ring_whose_size_keeps_changing_never_panics() {
     std::fs::write(&stop, b"").unwrap();
     finish(flipper, Duration::from_secs(30), "flipper");
     assert_eq!(panics, 0, "{opened} opened, {refused} refused");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn assert_refused<T: std::fmt::Debug>(
+    what: &str,
+    got: Result<T, Error>,
+    path: &Path,
+    owner: u32,
+    mode: u32,
+) {
+    match got {
+        Err(
+            ref e @ Error::Permissions {
+                path: ref p,
+                owner: o,
+                mode: m,
+                ..
+            },
+        ) => {
+            assert_eq!((p.as_path(), o, m), (path, owner, mode), "{what}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&path.display().to_string())
+                    && text.contains(&format!("uid {owner}"))
+                    && text.contains(&format!("{mode:04o}")),
+                "{what}: {text}"
+            );
+        }
+        other => panic!("{what}: expected a permissions error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_ring_planted_by_another_user_is_refused_by_writer_and_readers() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!(
+            "foreign ring: skipped: creating a file as `nobody` needs root (CI runs tests as root)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o777);
+    let ring = dir.path().join("planted.ring");
+    let planter = child_via(
+        &[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--",
+        ],
+        "foreign",
+        &ring,
+        &[],
+    );
+    finish(planter, Duration::from_secs(30), "ring creation as nobody");
+    let meta = std::fs::symlink_metadata(&ring).unwrap();
+    let nobody = meta.uid();
+    assert_ne!(nobody, 0, "the ring was meant to be created by nobody");
+    assert_eq!(meta.mode() & 0o777, 0o666);
+    let name = ring.to_str().unwrap();
+
+    // World-writable and foreign: the writer refuses it (also through open_or_create, which
+    // must not replace or adopt it), and so does a reader.
+    assert_refused("writer", Publisher::open(name), &ring, nobody, 0o666);
+    assert_refused(
+        "open_or_create",
+        Publisher::open_or_create(name, &CreateOptions::default()),
+        &ring,
+        nobody,
+        0o666,
+    );
+    assert_refused("reader", Subscriber::open(name), &ring, nobody, 0o666);
+
+    // Writable by its owner only: readers accept it; the writer still refuses another user's.
+    chmod(&ring, 0o644);
+    assert_refused("writer", Publisher::open(name), &ring, nobody, 0o644);
+    Subscriber::open(name)
+        .and_then(|b| b.start(Start::Earliest))
+        .expect("a reader accepts a ring only its owner may write");
+
+    // Our own ring made group-writable: refused by both sides.
+    let own = dir.path().join("own.ring");
+    drop(Publisher::create(own.to_str().unwrap(), &CreateOptions::default()).unwrap());
+    chmod(&own, 0o620);
+    assert_refused(
+        "writer",
+        Publisher::open(own.to_str().unwrap()),
+        &own,
+        0,
+        0o620,
+    );
+    assert_refused(
+        "reader",
+        Subscriber::open(own.to_str().unwrap()),
+        &own,
+        0,
+        0o620,
+    );
+}
+
+#[test]
+fn new_rings_are_private_unless_asked_and_never_writable_by_others() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.ring");
+    drop(Publisher::create(private.to_str().unwrap(), &options(4096)).unwrap());
+    assert_eq!(std::fs::metadata(&private).unwrap().mode() & 0o7777, 0o600);
+    let group = dir.path().join("group.ring");
+    let opts = options(4096).group_readable();
+    drop(Publisher::create(group.to_str().unwrap(), &opts).unwrap());
+    assert_eq!(std::fs::metadata(&group).unwrap().mode() & 0o7777, 0o640);
+    for mode in [0o666, 0o620, 0o602, 0o400, 0o4600, 0o1600] {
+        let path = dir.path().join(format!("m{mode:o}.ring"));
+        let opts = CreateOptions {
+            mode,
+            ..options(4096)
+        };
+        match Publisher::create(path.to_str().unwrap(), &opts) {
+            Err(Error::InvalidMode { mode: m }) => assert_eq!(m, mode),
+            other => panic!("mode {mode:o}: {other:?}"),
+        }
+        assert!(!path.exists());
+    }
 }

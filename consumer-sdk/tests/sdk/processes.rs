@@ -110,6 +110,12 @@ fn child_role() {
             }
             out.flush().unwrap();
         }
+        // Create a ring at RING, then give everyone write access to it.
+        "foreign" => {
+            drop(Publisher::create(&ring, &CreateOptions::default()).unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
         // Flip the file's size between 4096 bytes and SIZE until the file STOP exists.
         "flipper" => {
             let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
@@ -127,7 +133,26 @@ fn child_role() {
 }
 
 pub(crate) fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    child_via(&[], role, ring, env)
+}
+
+/// Like [`child`], started through `wrapper` (a command and its arguments, e.g. `setpriv` to
+/// run as another user), which must execute the rest of its command line.
+pub(crate) fn child_via(
+    wrapper: &[&str],
+    role: &str,
+    ring: &Path,
+    env: &[(&str, String)],
+) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.args([
         "--exact",
         "processes::child_role",
