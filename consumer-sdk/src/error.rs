@@ -114,6 +114,16 @@ pub enum Error {
         /// The pid the header names.
         pid: u64,
     },
+    /// While positioning a new subscriber, the writer kept overwriting the place found before
+    /// the subscriber could settle there (a ring far too small for the writer's pace).
+    #[error(
+        "{}: the writer kept overwriting the ring faster than a new reader could position itself in it; use a larger ring",
+        path.display()
+    )]
+    Overrun {
+        /// The ring file.
+        path: PathBuf,
+    },
     /// The ring name or path is unusable.
     #[error("invalid ring name {name:?}: {reason}")]
     InvalidName {
@@ -198,7 +208,9 @@ pub enum RecvError {
         /// What was wrong.
         reason: String,
     },
-    /// The writer overwrote the ring faster than this reader could find a valid record.
+    /// The writer overwrote the ring faster than this reader could find a valid record. A
+    /// lapped reader no longer reports this (it retries, see [`crate::LagPolicy`]); the variant
+    /// is kept so existing matches still compile.
     #[error("{}: the writer kept overwriting the ring faster than this reader could resynchronise", path.display())]
     Overrun {
         /// The ring file.

@@ -284,9 +284,10 @@ fn validate(path: &Path, file: &File, trust: Trust) -> Result<u64, Error> {
         || h.topic_slots as usize != layout::TOPIC_SLOTS
         || h.index_slots as usize != layout::INDEX_SLOTS
     {
-        return Err(corrupt(
-            "header geometry differs from layout version 1".into(),
-        ));
+        return Err(corrupt(format!(
+            "header geometry differs from layout version {}",
+            layout::VERSION
+        )));
     }
     if !h.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&h.capacity) {
         return Err(corrupt(format!(

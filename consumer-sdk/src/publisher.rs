@@ -183,6 +183,14 @@ impl Publisher {
         self.core.abort();
     }
 
+    /// Run `hook` at every step of every commit from now on (tests only: it lets a test stop
+    /// or kill the writer between two steps).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_commit_hook(&mut self, hook: impl FnMut(crate::ring::CommitStep) + Send + 'static) {
+        self.core.hook = Some(Box::new(hook));
+    }
+
     /// Tell readers this publisher is alive (call at least once a second while idle).
     pub fn heartbeat(&mut self) {
         self.core.heartbeat(&self.ring(), file::nanos_now());

@@ -4,7 +4,7 @@ use crate::cursor::Cursor;
 use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
-use crate::ring::{self, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
+use crate::ring::{self, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
 use crossbeam_utils::Backoff;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,6 +179,7 @@ pub struct Builder {
     map: Mapped,
     topics: Option<Vec<String>>,
     wait: Wait,
+    lag: LagPolicy,
     stop: Option<Arc<AtomicBool>>,
     stale_after: Duration,
 }
@@ -210,6 +211,14 @@ impl Builder {
         self
     }
 
+    /// Where to resume after being lapped (default [`LagPolicy::Oldest`]). Either way the lap is
+    /// reported once, as [`RecvError::Lagged`] with exact counts, and never ends the
+    /// subscription.
+    pub fn on_lag(mut self, lag: LagPolicy) -> Builder {
+        self.lag = lag;
+        self
+    }
+
     /// Blocking receives return [`RecvError::Stopped`] (and iterators end) soon after this flag
     /// is raised, e.g. by a SIGTERM handler.
     pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Builder {
@@ -228,12 +237,13 @@ impl Builder {
         // A writer lapping the ring at full speed can overwrite the position found before the
         // reader is set on it: find it again.
         let mut attempt = 0;
-        let (core, skip, pending) = loop {
+        let (mut core, skip, pending) = loop {
             match self.position(&start) {
-                Err(Error::Corrupt { .. }) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(Error::Overrun { .. }) if attempt < START_ATTEMPTS => attempt += 1,
                 other => break other?,
             }
         };
+        core.set_lag_policy(self.lag);
         let epoch = Ring::new(self.map.words(), self.map.capacity).epoch();
         Ok(Subscriber {
             path: self.path,
@@ -243,6 +253,7 @@ impl Builder {
             topics: self.topics,
             topic_cache: Vec::new(),
             wait: self.wait,
+            lag: self.lag,
             stop: self.stop,
             stale_after: self.stale_after,
             skip,
@@ -296,9 +307,8 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
             path: path.to_path_buf(),
             reason: format!("at position {pos}: {reason}"),
         },
-        ReadFault::Overrun => Error::Corrupt {
+        ReadFault::Overrun => Error::Overrun {
             path: path.to_path_buf(),
-            reason: "the writer overwrote the ring faster than it could be positioned in".into(),
         },
     }
 }
@@ -319,6 +329,7 @@ pub struct Subscriber {
     topics: Option<Vec<String>>,
     topic_cache: Vec<Arc<str>>,
     wait: Wait,
+    lag: LagPolicy,
     stop: Option<Arc<AtomicBool>>,
     stale_after: Duration,
     /// Ops at or before this position are skipped (resuming after a cursor).
@@ -351,6 +362,7 @@ impl Subscriber {
             map,
             topics: None,
             wait: Wait::Backoff,
+            lag: LagPolicy::Oldest,
             stop: None,
             stale_after: Duration::from_secs(5),
         })
@@ -622,8 +634,9 @@ impl Subscriber {
                 ),
             },
         };
-        let core =
+        let mut core =
             ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
+        core.set_lag_policy(self.lag);
         self.epoch = ring.epoch();
         self.core = core;
         self.map = map;

@@ -13,17 +13,6 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-/// Yield the current thread (loom needs to see every spin to explore schedules).
-#[cfg(loom)]
-pub(crate) fn yield_now() {
-    loom::thread::yield_now();
-}
-/// Yield the current thread.
-#[cfg(not(loom))]
-pub(crate) fn yield_now() {
-    std::thread::yield_now();
-}
-
 /// One shared 64-bit word that can only be loaded.
 #[derive(Clone, Copy)]
 pub(crate) struct Word<'a>(&'a AtomicU64);

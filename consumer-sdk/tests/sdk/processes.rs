@@ -110,6 +110,8 @@ fn child_role() {
             }
             out.flush().unwrap();
         }
+        "crash-writer" => crate::crash::crash_writer(&ring),
+        "mixed-writer" => crate::crash::mixed_writer(&ring),
         // Create a ring at RING, then give everyone write access to it.
         "foreign" => {
             drop(Publisher::create(&ring, &CreateOptions::default()).unwrap());
