@@ -58,7 +58,8 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
 pub(crate) struct Mapped {
     /// Exactly `HEADER_LEN + capacity` bytes, page aligned (checked in `map_file`).
     map: memmap2::MmapRaw,
-    /// Kept open: it holds the writer's lock, and identifies the file (device, inode).
+    /// Kept open: it holds the writer's lock (or, for readers, probes it), and identifies the
+    /// file (device, inode).
     _file: File,
     pub(crate) path: PathBuf,
     pub(crate) capacity: u64,
@@ -379,7 +380,31 @@ pub(crate) use writer::{create, open_write};
 mod writer {
     use super::*;
 
-    /// Take the writer's exclusive lock; fails at once if another writer holds it.
+    /// Take the writer's exclusive lock on the whole file; `false` at once if another writer
+    /// holds it. An open-file-description lock (`F_OFD_SETLK`): it belongs to this open file,
+    /// not to a pid, is released by the kernel when the last descriptor of it closes (so when
+    /// the writer dies, however it dies), and readers see it with `F_OFD_GETLK` whatever pid
+    /// namespace they are in and however pids were reused since (see `writer_present`).
+    #[cfg(target_os = "linux")]
+    fn lock(path: &Path, file: &File) -> Result<bool, Error> {
+        use std::os::fd::AsRawFd;
+        let mut fl = whole_file_lock(libc::F_WRLCK);
+        // SAFETY: `fcntl(F_OFD_SETLK)` on a descriptor we own, reading the `flock` struct we
+        // pass, which lives for the call.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EACCES) => Ok(false),
+            _ => Err(io_err(path, e)),
+        }
+    }
+
+    /// Other systems: `flock`, also per open file (readers cannot probe it, see
+    /// `writer_present`).
+    #[cfg(not(target_os = "linux"))]
     fn lock(path: &Path, file: &File) -> Result<bool, Error> {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a file descriptor we own; no memory is passed.
@@ -495,26 +520,85 @@ mod writer {
     }
 }
 
-/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+/// Nanoseconds since the Unix epoch (0 if the clock is before it): when a ring was created.
 pub(crate) fn nanos_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Whether process `pid` exists (`None`: cannot tell).
-pub(crate) fn process_exists(pid: u64) -> Option<bool> {
-    let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
-    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
-    let rc = unsafe { libc::kill(pid, 0) };
-    if rc == 0 {
-        return Some(true);
+/// Nanoseconds on the host's `CLOCK_BOOTTIME`: the heartbeat clock. Unlike the wall clock it
+/// never jumps (NTP, an operator setting the date) and, unlike `CLOCK_MONOTONIC`, it counts
+/// time suspended, so a writer silent across a suspend looks silent. Shared by every process of
+/// the host (a time namespace that offsets it would skew heartbeats; the writer lock does not
+/// depend on it).
+#[cfg(target_os = "linux")]
+pub(crate) fn heartbeat_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` into the struct we pass, which lives for
+    // the call; CLOCK_BOOTTIME exists on every Linux this crate supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        return 0;
     }
-    match io::Error::last_os_error().raw_os_error() {
-        Some(libc::ESRCH) => Some(false),
-        Some(libc::EPERM) => Some(true),
-        _ => None,
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Other systems: `CLOCK_MONOTONIC`.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn heartbeat_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
     }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// A lock request over the whole file.
+#[cfg(target_os = "linux")]
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: an all-zero `flock` is a valid value of this plain C struct (`l_pid` must be 0
+    // for the OFD commands).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0;
+    fl
+}
+
+/// Whether a writer holds the ring's writer lock now (`None`: cannot tell). The lock dies with
+/// the writer's open file, so this is right after pid reuse and across pid namespaces, where a
+/// pid in the header means nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn writer_present(map: &Mapped) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let mut fl = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: `fcntl(F_OFD_GETLK)` on a descriptor we own, reading and writing the `flock`
+    // struct we pass, which lives for the call. It only tests; nothing is locked.
+    let rc = unsafe { libc::fcntl(map._file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if rc != 0 {
+        return None;
+    }
+    Some(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Other systems: no way to probe the writer's lock.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn writer_present(_map: &Mapped) -> Option<bool> {
+    None
 }
 
 /// Address of the low 32 bits of a 64-bit word: the futex word.

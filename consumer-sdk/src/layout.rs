@@ -79,9 +79,11 @@ const _: () = assert!(size_of::<StaticHeader>() == 64);
 pub mod off {
     /// Producer epoch: incremented by every writer that opens the ring.
     pub const EPOCH: usize = 64;
-    /// Process id of the writer that last opened the ring.
+    /// Process id of the writer that last opened the ring (informational: liveness is judged by
+    /// the writer's file lock, which survives neither its process nor pid reuse).
     pub const PID: usize = 72;
-    /// Last sign of life of the writer, nanoseconds since the Unix epoch.
+    /// Last sign of life of the writer, nanoseconds on the host's `CLOCK_BOOTTIME` (never the
+    /// wall clock, which jumps).
     pub const HEARTBEAT: usize = 128;
     /// Tail intent: end position of the bytes the writer may be writing now. Only grows.
     pub const TAIL_INTENT: usize = 192;

@@ -88,10 +88,16 @@
 //! When lapped, a reader resumes at a whole block (see [`LagPolicy`]: the oldest one, or one a
 //! safe distance behind the writer when it overwrites faster than the reader can count, or the
 //! newest) and computes `lost` as that block's first sequence number minus the one it expected,
-//! and `lost_matching` from the topic counts at both positions. A writer that opens an existing ring takes an exclusive `flock`, validates every
-//! record from head to tail, recomputes its sequence numbers and topic counts, keeps the tail
-//! intent (so readers keep judging overwritten bytes correctly), bumps the epoch and continues
-//! at the committed tail, overwriting any partial block.
+//! and `lost_matching` from the topic counts at both positions.
+//!
+//! A writer holds an exclusive open-file-description lock (`F_OFD_SETLK`) on the ring for its
+//! whole life; the kernel drops it when the writer dies, and readers probe it (`F_OFD_GETLK`) to
+//! tell a live writer from a dead one, which stays right after pid reuse and across pid
+//! namespaces. The heartbeat runs on `CLOCK_BOOTTIME` and tells a live writer from a hung one. A
+//! writer that opens an existing ring takes the lock, validates every record from head to tail,
+//! recomputes its sequence numbers and topic counts, keeps the tail intent (so readers keep
+//! judging overwritten bytes correctly), bumps the epoch and continues at the committed tail,
+//! overwriting any partial block.
 //!
 //! Readers wait by spinning briefly, yielding, then sleeping on a futex over the `notify` word,
 //! which the writer bumps and wakes after every commit ([`Wait`]).

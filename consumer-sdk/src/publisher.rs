@@ -106,7 +106,7 @@ impl Publisher {
 
     fn start(map: MappedMut, core: WriterCore) -> Publisher {
         let ring = RingMut::new(map.words_mut(), map.capacity);
-        let epoch = core.claim(&ring, u64::from(std::process::id()), file::nanos_now());
+        let epoch = core.claim(&ring, u64::from(std::process::id()), file::heartbeat_now());
         Publisher { map, core, epoch }
     }
 
@@ -173,7 +173,7 @@ impl Publisher {
     pub fn commit(&mut self) -> Result<(), WriteError> {
         let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         self.core.commit(&ring)?;
-        self.core.heartbeat(&ring, file::nanos_now());
+        self.core.heartbeat(&ring, file::heartbeat_now());
         file::futex_wake(ring.notify_word());
         Ok(())
     }
@@ -193,7 +193,7 @@ impl Publisher {
 
     /// Tell readers this publisher is alive (call at least once a second while idle).
     pub fn heartbeat(&mut self) {
-        self.core.heartbeat(&self.ring(), file::nanos_now());
+        self.core.heartbeat(&self.ring(), file::heartbeat_now());
     }
 }
 

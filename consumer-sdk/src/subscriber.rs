@@ -150,7 +150,8 @@ pub enum ProducerStatus {
         /// Writer epoch.
         epoch: u64,
     },
-    /// The writer process exists (or cannot be checked) but has not beaten for a while.
+    /// A writer holds the ring (or that cannot be checked) but has not beaten for a while: hung,
+    /// stopped, or an idle writer that does not call [`crate::Publisher::heartbeat`].
     Stale {
         /// Writer process id.
         pid: u64,
@@ -162,7 +163,7 @@ pub enum ProducerStatus {
     /// Another file now sits at the ring's path (the old one was deleted or replaced). The
     /// subscriber switches to it by itself within a quarter of a second of being idle.
     Replaced,
-    /// The heartbeat is stale and the writer process is gone; a new writer will bump the
+    /// No writer holds the ring: the last one exited or died. A new writer will bump the
     /// epoch and go on where this one stopped.
     Dead {
         /// Writer process id.
@@ -392,21 +393,25 @@ impl Subscriber {
         Ring::new(self.map.words(), self.map.capacity)
     }
 
-    /// What the ring's header says about its writer, or that the file was replaced.
+    /// Whether a writer is publishing into the ring, or that the file was replaced.
+    ///
+    /// The writer holds a lock on the ring's open file for its whole life, which the kernel
+    /// drops when it dies, however it dies; this probes that lock, so a dead writer is seen at
+    /// once, also after its pid was reused and from another pid namespace. The heartbeat (on the
+    /// host's boot-time clock, which never jumps) tells a live writer from a hung one.
     pub fn producer_status(&self) -> ProducerStatus {
         if file::current_id(&self.path).is_some_and(|id| id != self.map.id) {
             return ProducerStatus::Replaced;
         }
         let ring = self.ring();
         let (pid, epoch) = (ring.pid(), ring.epoch());
+        if file::writer_present(&self.map) == Some(false) {
+            return ProducerStatus::Dead { pid, epoch };
+        }
         let silent_for =
-            Duration::from_nanos(file::nanos_now().saturating_sub(ring.heartbeat_ns()));
-        // A fresh heartbeat wins: the pid means nothing to a reader in another pid namespace.
+            Duration::from_nanos(file::heartbeat_now().saturating_sub(ring.heartbeat_ns()));
         if silent_for <= self.stale_after {
             return ProducerStatus::Alive { pid, epoch };
-        }
-        if file::process_exists(pid) == Some(false) {
-            return ProducerStatus::Dead { pid, epoch };
         }
         ProducerStatus::Stale {
             pid,

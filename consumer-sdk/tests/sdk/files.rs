@@ -5,7 +5,7 @@
 
 use crate::processes::{child, child_via, finish};
 use consumer_sdk::layout::HEADER_LEN;
-use consumer_sdk::{CreateOptions, Error, Publisher, Start, Subscriber};
+use consumer_sdk::{CreateOptions, Error, ProducerStatus, Publisher, Start, Subscriber};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -314,5 +314,88 @@ fn new_rings_are_private_unless_asked_and_never_writable_by_others() {
             other => panic!("mode {mode:o}: {other:?}"),
         }
         assert!(!path.exists());
+    }
+}
+
+/// Start `sleep` as the process with pid `pid` (free now), by setting the pid namespace's last
+/// pid just below it; `None` if other processes keep taking the pid first.
+fn spawn_with_pid(pid: u32) -> Option<std::process::Child> {
+    for _ in 0..500 {
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+            return None;
+        }
+        let mut c = Command::new("sleep").arg("60").spawn().unwrap();
+        if c.id() == pid {
+            return Some(c);
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    None
+}
+
+#[test]
+fn a_writer_killed_and_its_pid_reused_is_reported_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("live.ring");
+    drop(Publisher::create(ring.to_str().unwrap(), &options(1 << 16)).unwrap());
+    let marker = dir.path().join("partial");
+    let writer = child(
+        "writer",
+        &ring,
+        &[
+            ("FROM", "1".into()),
+            ("TO", "3".into()),
+            ("PARTIAL", marker.display().to_string()),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sub = Subscriber::open(ring.to_str().unwrap())
+        .unwrap()
+        .start(Start::Earliest)
+        .unwrap();
+    let pid = writer.id();
+    assert_eq!(
+        sub.producer_status(),
+        ProducerStatus::Alive {
+            pid: u64::from(pid),
+            epoch: 2
+        }
+    );
+    // SAFETY: sending SIGKILL to our own child process, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    let mut writer = writer;
+    assert!(!writer.wait().unwrap().success());
+
+    let impostor = if is_root() { spawn_with_pid(pid) } else { None };
+    match &impostor {
+        Some(_) => {
+            // SAFETY: signal 0 only checks that the process exists.
+            assert_eq!(unsafe { libc::kill(pid as libc::pid_t, 0) }, 0);
+        }
+        None => eprintln!(
+            "pid reuse: not reproduced (needs root and a quiet machine to take pid {pid}); \
+             checking the dead writer only"
+        ),
+    }
+    // Dead at once: the heartbeat is still fresh, and a process with the writer's pid may
+    // exist, but nobody holds the writer's lock.
+    assert_eq!(
+        sub.producer_status(),
+        ProducerStatus::Dead {
+            pid: u64::from(pid),
+            epoch: 2
+        }
+    );
+    if let Some(mut c) = impostor {
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
