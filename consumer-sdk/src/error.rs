@@ -63,6 +63,49 @@ pub enum Error {
         /// Which invariant broke.
         reason: String,
     },
+    /// The file system cannot hold the whole ring. The writer reserves every byte of the file
+    /// when it creates or reopens a ring, so a full file system is this error at start, never a
+    /// `SIGBUS` when a page is first written later.
+    #[error(
+        "{}: cannot reserve {requested} bytes for the ring ({source}); {available} bytes are free on its file system",
+        path.display()
+    )]
+    NoSpace {
+        /// The ring file.
+        path: PathBuf,
+        /// Size of the whole file, in bytes.
+        requested: u64,
+        /// Bytes the file system had free for this user when the reservation failed.
+        available: u64,
+        /// What the OS said (`ENOSPC`, `EFBIG`, `EDQUOT`).
+        source: io::Error,
+    },
+    /// The file's owner or permissions make it untrustworthy: someone other than its owner may
+    /// write it (and so forge ops or truncate it under its mappers), or, for the writer, it
+    /// belongs to another user.
+    #[error(
+        "{}: refusing a ring owned by uid {owner} with mode {mode:04o}: {reason}",
+        path.display()
+    )]
+    Permissions {
+        /// The ring file.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+    /// `CreateOptions::mode` would let someone other than the owner write the ring, or not let
+    /// the owner read and write it.
+    #[error(
+        "invalid ring file mode {mode:04o}: the owner must read and write it, nobody else may write it (e.g. 0600, or 0640 for readers in the owner's group)"
+    )]
+    InvalidMode {
+        /// What was asked for.
+        mode: u32,
+    },
     /// Another writer has the ring open.
     #[error("{}: another writer (pid {pid}) is publishing into this ring", path.display())]
     WriterActive {
@@ -70,6 +113,16 @@ pub enum Error {
         path: PathBuf,
         /// The pid the header names.
         pid: u64,
+    },
+    /// While positioning a new subscriber, the writer kept overwriting the place found before
+    /// the subscriber could settle there (a ring far too small for the writer's pace).
+    #[error(
+        "{}: the writer kept overwriting the ring faster than a new reader could position itself in it; use a larger ring",
+        path.display()
+    )]
+    Overrun {
+        /// The ring file.
+        path: PathBuf,
     },
     /// The ring name or path is unusable.
     #[error("invalid ring name {name:?}: {reason}")]
@@ -155,7 +208,9 @@ pub enum RecvError {
         /// What was wrong.
         reason: String,
     },
-    /// The writer overwrote the ring faster than this reader could find a valid record.
+    /// The writer overwrote the ring faster than this reader could find a valid record. A
+    /// lapped reader no longer reports this (it retries, see [`crate::LagPolicy`]); the variant
+    /// is kept so existing matches still compile.
     #[error("{}: the writer kept overwriting the ring faster than this reader could resynchronise", path.display())]
     Overrun {
         /// The ring file.

@@ -10,7 +10,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// The first eight bytes of every ring file.
 pub const MAGIC: [u8; 8] = *b"SHVRING\0";
 /// The layout version this crate reads and writes. Bumped on any incompatible change.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Written as a native `u32`; reads back differently on a host of the other byte order.
 pub const ENDIAN_TAG: u32 = 0x0102_0304;
 
@@ -79,9 +79,11 @@ const _: () = assert!(size_of::<StaticHeader>() == 64);
 pub mod off {
     /// Producer epoch: incremented by every writer that opens the ring.
     pub const EPOCH: usize = 64;
-    /// Process id of the writer that last opened the ring.
+    /// Process id of the writer that last opened the ring (informational: liveness is judged by
+    /// the writer's file lock, which survives neither its process nor pid reuse).
     pub const PID: usize = 72;
-    /// Last sign of life of the writer, nanoseconds since the Unix epoch.
+    /// Last sign of life of the writer, nanoseconds on the host's `CLOCK_BOOTTIME` (never the
+    /// wall clock, which jumps).
     pub const HEARTBEAT: usize = 128;
     /// Tail intent: end position of the bytes the writer may be writing now. Only grows.
     pub const TAIL_INTENT: usize = 192;
@@ -94,8 +96,6 @@ pub mod off {
     pub const NOTIFY: usize = 272;
     /// Position of the oldest record that has not been overwritten.
     pub const HEAD: usize = 320;
-    /// Sequence lock over the topic counters: odd while a commit updates them.
-    pub const COMMIT_SEQ: usize = 384;
     /// Number of registered topics.
     pub const TOPIC_COUNT: usize = 392;
     /// Number of block index entries ever written.

@@ -50,9 +50,9 @@
 //!
 //! Header words that change: `tail` (end of the last committed block), `tail intent` (end of
 //! what the writer may be writing; never decreases), `head` (oldest record not yet overwritten),
-//! producer `epoch`, `pid` and `heartbeat`, `last block`, a `notify` word, a sequence lock over a
-//! table of 256 topics (name and committed record count each) and a 4096-entry index of
-//! (block number, position) pairs.
+//! producer `epoch`, `pid` and `heartbeat`, `last block`, a `notify` word, a table of 256 topics
+//! (name and committed record count each) and a 4096-entry index of (block number, position)
+//! pairs.
 //!
 //! Every op record carries its global sequence number and its sequence within its topic. Each
 //! block ends with a block-end record (block number, timestamp, id, op count); the first record
@@ -72,23 +72,32 @@
 //!   stores `tail` with Release: this single store is the commit. Readers load `tail` with
 //!   Acquire and only read below it, so they see whole blocks or nothing. A writer that dies
 //!   before the store leaves the block invisible.
-//! * **SYNC counters.** The writer makes the sequence lock odd, issues a Release fence, stores
-//!   `tail` and the topic counters, and makes the lock even with Release. A lapped reader
-//!   snapshots tail and counters under the lock (Acquire, loads, Acquire fence, re-check) and
-//!   subtracts the records of its topics between its new position and that tail: this gives the
-//!   exact count of its topics' records it lost.
+//! * **SYNC counters.** After the tail store, the writer stores the counter of each topic of
+//!   the block with Release. A reader loads the tail (Acquire), the counters (Acquire), and the
+//!   tail again: each counter is then exact for every topic without a record in the blocks
+//!   between the two tails, and the others are counted from the records themselves (each op
+//!   carries its sequence within its topic) by walking from the start of the first of those
+//!   blocks. No lock is involved, so the counts are exact whatever step of a commit the writer
+//!   died (or stopped) in.
 //! * **SYNC topics.** The writer stores a topic's name, then the topic count with Release;
 //!   readers load the count with Acquire before reading names.
 //! * **SYNC index.** Index entries are written before the commit and validated by readers
 //!   against the record they point to (which must be the flagged first record of that block),
 //!   so a torn or stale entry is detected and skipped.
 //!
-//! When lapped, a reader starts from `head`, walks to the first flagged block start (validating
-//! each header as above) and computes `lost` as that record's sequence number minus the one it
-//! expected. A writer that opens an existing ring takes an exclusive `flock`, validates every
-//! record from head to tail, recomputes its sequence numbers and topic counts, keeps the tail
-//! intent (so readers keep judging overwritten bytes correctly), bumps the epoch and continues
-//! at the committed tail, overwriting any partial block.
+//! When lapped, a reader resumes at a whole block (see [`LagPolicy`]: the oldest one, or one a
+//! safe distance behind the writer when it overwrites faster than the reader can count, or the
+//! newest) and computes `lost` as that block's first sequence number minus the one it expected,
+//! and `lost_matching` from the topic counts at both positions.
+//!
+//! A writer holds an exclusive open-file-description lock (`F_OFD_SETLK`) on the ring for its
+//! whole life; the kernel drops it when the writer dies, and readers probe it (`F_OFD_GETLK`) to
+//! tell a live writer from a dead one, which stays right after pid reuse and across pid
+//! namespaces. The heartbeat runs on `CLOCK_BOOTTIME` and tells a live writer from a hung one. A
+//! writer that opens an existing ring takes the lock, validates every record from head to tail,
+//! recomputes its sequence numbers and topic counts, keeps the tail intent (so readers keep
+//! judging overwritten bytes correctly), bumps the epoch and continues at the committed tail,
+//! overwriting any partial block.
 //!
 //! Readers wait by spinning briefly, yielding, then sleeping on a futex over the `notify` word,
 //! which the writer bumps and wakes after every commit ([`Wait`]).
@@ -104,6 +113,11 @@
 // Under loom only the protocol core is built; the file and subscriber layers that use the rest
 // are left out.
 #![cfg_attr(loom, allow(dead_code))]
+
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!(
+    "consumer-sdk needs 64-bit atomics: every word of the shared ring is accessed as an AtomicU64"
+);
 
 mod chain;
 pub mod layout;
@@ -133,6 +147,9 @@ pub use error::{Error, RecvError};
 pub use file::{SHM_DIR, resolve};
 #[cfg(all(not(loom), feature = "writer"))]
 pub use publisher::{CreateOptions, Publisher, TopicId};
-pub use ring::OpMeta;
+#[cfg(all(not(loom), feature = "test-hooks"))]
+#[doc(hidden)]
+pub use ring::CommitStep;
+pub use ring::{LagPolicy, OpMeta};
 #[cfg(not(loom))]
 pub use subscriber::{BlockEnd, Builder, Event, Iter, Op, ProducerStatus, Start, Subscriber, Wait};

@@ -1,8 +1,8 @@
 //! The writing side (feature `writer`): one publisher per ring, enforced by a file lock.
 
 use crate::error::{Error, WriteError};
-use crate::file::{self, Mapped};
-use crate::ring::{Memory, OpMeta, Ring, WriterCore};
+use crate::file::{self, MappedMut};
+use crate::ring::{MemoryMut, OpMeta, RingMut, WriterCore};
 use std::path::Path;
 
 /// Identifies a registered topic within one ring (see [`Publisher::topic`]).
@@ -14,9 +14,23 @@ pub struct TopicId(u16);
 pub struct CreateOptions {
     /// Data capacity in bytes, a power of two (default 64 MiB).
     pub capacity: u64,
-    /// Permission bits of the file (default `0o600`: owner only). Use `0o640` or `0o644` for
-    /// bots that run as other users.
+    /// Permission bits of the file (default `0o600`: owner only). `0o640` (see
+    /// [`CreateOptions::group_readable`]) lets bots that run as other users of the owner's group
+    /// read it; `0o644` lets every user read it. Nobody but the owner may ever write a ring:
+    /// modes with group or other write bits are refused, and so is an existing ring that has
+    /// them, by the writer and by readers alike.
     pub mode: u32,
+}
+
+impl CreateOptions {
+    /// The same options with mode `0o640`: readable by the owner's group, for bots that run as
+    /// other users of that group.
+    pub fn group_readable(self) -> CreateOptions {
+        CreateOptions {
+            mode: 0o640,
+            ..self
+        }
+    }
 }
 
 impl Default for CreateOptions {
@@ -35,7 +49,7 @@ impl Default for CreateOptions {
 /// next publisher to open the ring discards it and reports the last committed block, so the
 /// broadcaster resumes at the block after it: no gap, no duplicate.
 pub struct Publisher {
-    map: Mapped,
+    map: MappedMut,
     core: WriterCore,
     epoch: u64,
 }
@@ -57,14 +71,16 @@ impl Publisher {
     }
 
     /// Open an existing ring to continue publishing into it: validate every committed record,
-    /// discard an uncommitted partial block, bump the producer epoch.
+    /// discard an uncommitted partial block, bump the producer epoch. The file must belong to
+    /// this process's effective user and be writable by nobody else
+    /// ([`Error::Permissions`]).
     pub fn open(ring: &str) -> Result<Publisher, Error> {
         Publisher::open_path(&file::resolve(ring)?)
     }
 
     fn open_path(path: &Path) -> Result<Publisher, Error> {
         let map = file::open_write(path)?;
-        let ring = Ring::new(map.words(), map.capacity);
+        let ring = RingMut::new(map.words_mut(), map.capacity);
         let mut core = WriterCore::recover(&ring).map_err(|reason| Error::Corrupt {
             path: path.to_path_buf(),
             reason,
@@ -88,14 +104,14 @@ impl Publisher {
         }
     }
 
-    fn start(map: Mapped, core: WriterCore) -> Publisher {
-        let ring = Ring::new(map.words(), map.capacity);
-        let epoch = core.claim(&ring, u64::from(std::process::id()), file::nanos_now());
+    fn start(map: MappedMut, core: WriterCore) -> Publisher {
+        let ring = RingMut::new(map.words_mut(), map.capacity);
+        let epoch = core.claim(&ring, u64::from(std::process::id()), file::heartbeat_now());
         Publisher { map, core, epoch }
     }
 
-    fn ring(&self) -> Ring<'_> {
-        Ring::new(self.map.words(), self.map.capacity)
+    fn ring(&self) -> RingMut<'_> {
+        RingMut::new(self.map.words_mut(), self.map.capacity)
     }
 
     /// The ring file.
@@ -127,7 +143,7 @@ impl Publisher {
     /// Id of topic `name` (e.g. `vote`), registered on first use. Names are 1 to 56 bytes of
     /// `[a-z0-9_]`; a ring holds up to 256 topics.
     pub fn topic(&mut self, name: &str) -> Result<TopicId, WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         Ok(TopicId(self.core.topic(&ring, name)?))
     }
 
@@ -149,15 +165,15 @@ impl Publisher {
         meta: &OpMeta,
         payload: &[u8],
     ) -> Result<(), WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         Ok(self.core.push(&ring, topic.0, meta, payload)?)
     }
 
     /// Make the open block visible to readers, in one atomic step, and wake sleeping readers.
     pub fn commit(&mut self) -> Result<(), WriteError> {
-        let ring = Ring::new(self.map.words(), self.map.capacity);
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         self.core.commit(&ring)?;
-        self.core.heartbeat(&ring, file::nanos_now());
+        self.core.heartbeat(&ring, file::heartbeat_now());
         file::futex_wake(ring.notify_word());
         Ok(())
     }
@@ -167,9 +183,17 @@ impl Publisher {
         self.core.abort();
     }
 
+    /// Run `hook` at every step of every commit from now on (tests only: it lets a test stop
+    /// or kill the writer between two steps).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_commit_hook(&mut self, hook: impl FnMut(crate::ring::CommitStep) + Send + 'static) {
+        self.core.hook = Some(Box::new(hook));
+    }
+
     /// Tell readers this publisher is alive (call at least once a second while idle).
     pub fn heartbeat(&mut self) {
-        self.core.heartbeat(&self.ring(), file::nanos_now());
+        self.core.heartbeat(&self.ring(), file::heartbeat_now());
     }
 }
 

@@ -11,7 +11,11 @@ use crate::layout::{
 };
 #[cfg(any(feature = "writer", test, loom))]
 use crate::layout::{FLAG_VIRTUAL, StaticHeader};
-use crate::sync::{AtomicU64, Ordering, fence};
+#[cfg(any(test, loom))]
+use crate::sync::AtomicU64;
+use crate::sync::{Ordering, Word, Words, fence};
+#[cfg(any(feature = "writer", test, loom))]
+use crate::sync::{WordMut, WordsMut};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Record flag: the first record written for a block (padding included).
@@ -19,13 +23,27 @@ pub(crate) const FLAG_BLOCK_START: u8 = 2;
 
 /// Something that owns the ring's memory.
 pub(crate) trait Memory {
-    /// The whole ring (header and data region) as words.
-    fn words(&self) -> &[AtomicU64];
+    /// The whole ring (header and data region) as words that can only be loaded.
+    fn words(&self) -> Words<'_>;
 }
 
 impl<M: Memory + ?Sized> Memory for std::sync::Arc<M> {
-    fn words(&self) -> &[AtomicU64] {
+    fn words(&self) -> Words<'_> {
         (**self).words()
+    }
+}
+
+/// Memory this process may write: the writer's mapping, a heap buffer.
+#[cfg(any(feature = "writer", test, loom))]
+pub(crate) trait MemoryMut: Memory {
+    /// The whole ring as words that can be loaded and stored.
+    fn words_mut(&self) -> WordsMut<'_>;
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<M: MemoryMut + ?Sized> MemoryMut for std::sync::Arc<M> {
+    fn words_mut(&self) -> WordsMut<'_> {
+        (**self).words_mut()
     }
 }
 
@@ -39,21 +57,28 @@ impl HeapMemory {
     pub(crate) fn new(capacity: u64) -> HeapMemory {
         let words = (HEADER_LEN + capacity as usize) / 8;
         let mem = HeapMemory((0..words).map(|_| AtomicU64::new(0)).collect());
-        init_header(mem.words(), capacity, 0);
+        init_header(mem.words_mut(), capacity, 0);
         mem
     }
 }
 
 #[cfg(any(test, loom))]
 impl Memory for HeapMemory {
-    fn words(&self) -> &[AtomicU64] {
-        &self.0
+    fn words(&self) -> Words<'_> {
+        Words::new(&self.0)
+    }
+}
+
+#[cfg(any(test, loom))]
+impl MemoryMut for HeapMemory {
+    fn words_mut(&self) -> WordsMut<'_> {
+        WordsMut::new(&self.0)
     }
 }
 
 #[cfg(any(feature = "writer", test, loom))]
 /// Write the static header of a fresh ring into `words` (which nobody else sees yet).
-pub(crate) fn init_header(words: &[AtomicU64], capacity: u64, created_ns: u64) {
+pub(crate) fn init_header(words: WordsMut<'_>, capacity: u64, created_ns: u64) {
     let header = StaticHeader {
         magic: layout::MAGIC,
         version: layout::VERSION,
@@ -67,7 +92,7 @@ pub(crate) fn init_header(words: &[AtomicU64], capacity: u64, created_ns: u64) {
     };
     for (i, chunk) in header.as_bytes().chunks_exact(8).enumerate() {
         // Relaxed: the ring is not shared yet; publication happens through the file system.
-        words[i].store(
+        words.get(i).store(
             u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8])),
             Ordering::Relaxed,
         );
@@ -83,14 +108,14 @@ fn unreachable_layout() -> ! {
 /// Shared view of a ring's words with the geometry already validated.
 #[derive(Clone, Copy)]
 pub(crate) struct Ring<'a> {
-    words: &'a [AtomicU64],
+    words: Words<'a>,
     capacity: u64,
 }
 
 impl<'a> Ring<'a> {
     /// View `words` as a ring of `capacity` data bytes. The caller has validated the header:
     /// `capacity` is a power of two and `words` spans exactly `HEADER_LEN + capacity` bytes.
-    pub(crate) fn new(words: &'a [AtomicU64], capacity: u64) -> Ring<'a> {
+    pub(crate) fn new(words: Words<'a>, capacity: u64) -> Ring<'a> {
         debug_assert!(capacity.is_power_of_two());
         debug_assert_eq!(words.len() * 8, HEADER_LEN + capacity as usize);
         Ring { words, capacity }
@@ -100,8 +125,8 @@ impl<'a> Ring<'a> {
         self.capacity
     }
 
-    fn at(&self, byte_off: usize) -> &'a AtomicU64 {
-        &self.words[byte_off / 8]
+    fn at(&self, byte_off: usize) -> Word<'a> {
+        self.words.get(byte_off / 8)
     }
 
     /// Word index of data position `pos`.
@@ -119,7 +144,7 @@ impl<'a> Ring<'a> {
         let mut raw = [0u64; 8];
         for (i, w) in raw.iter_mut().enumerate() {
             // Relaxed: validated afterwards against the tail intent (SYNC intent).
-            *w = self.words[first + i].load(Ordering::Relaxed);
+            *w = self.words.get(first + i).load(Ordering::Relaxed);
         }
         RecordHeader::read_from_bytes(raw.as_bytes()).unwrap_or_else(|_| unreachable_layout())
     }
@@ -170,7 +195,7 @@ impl<'a> Ring<'a> {
     }
 
     /// The word readers sleep on (its low 32 bits are the futex word).
-    pub(crate) fn notify_word(&self) -> &'a AtomicU64 {
+    pub(crate) fn notify_word(&self) -> Word<'a> {
         self.at(off::NOTIFY)
     }
 
@@ -225,6 +250,39 @@ impl<'a> Ring<'a> {
     }
 }
 
+/// A ring in memory this process may write: the writer's view. Loads go through the
+/// [`Ring`] it dereferences to; [`RingMut::at`] also stores.
+#[cfg(any(feature = "writer", test, loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct RingMut<'a> {
+    ring: Ring<'a>,
+    words: WordsMut<'a>,
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<'a> RingMut<'a> {
+    /// View `words` as a ring of `capacity` data bytes (see [`Ring::new`]).
+    pub(crate) fn new(words: WordsMut<'a>, capacity: u64) -> RingMut<'a> {
+        RingMut {
+            ring: Ring::new(words.view(), capacity),
+            words,
+        }
+    }
+
+    fn at(&self, byte_off: usize) -> WordMut<'a> {
+        self.words.get(byte_off / 8)
+    }
+}
+
+#[cfg(any(feature = "writer", test, loom))]
+impl<'a> std::ops::Deref for RingMut<'a> {
+    type Target = Ring<'a>;
+
+    fn deref(&self) -> &Ring<'a> {
+        &self.ring
+    }
+}
+
 #[cfg(any(feature = "writer", test, loom))]
 /// Why the writer refused an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,9 +323,32 @@ pub struct OpMeta {
     pub virtual_op: bool,
 }
 
+/// The steps of a commit, in order: a test (feature `test-hooks`) can stop a writer after any
+/// of them to leave the ring in each state a crash can leave it in.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitStep {
+    /// Every record of the block and its block end are written; nothing is committed.
+    RecordsWritten,
+    /// The block index entry and count are written too.
+    IndexWritten,
+    /// The tail store: the block is committed; no topic counter is updated yet.
+    TailStored,
+    /// The first of the block's topic counters is updated (only if the block has ops).
+    FirstCounterStored,
+    /// Every topic counter is updated; the last-block hint and the wake-up are left.
+    CountersStored,
+}
+
+/// A function a test runs at each commit step (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
+pub(crate) type CommitHook = Box<dyn FnMut(CommitStep) + Send>;
+
 #[cfg(any(feature = "writer", test, loom))]
 /// The single writer's private state.
 pub(crate) struct WriterCore {
+    #[cfg(feature = "test-hooks")]
+    pub(crate) hook: Option<CommitHook>,
     /// Where the next record goes.
     pos: u64,
     /// Highest tail intent published (may exceed `pos` after a reopen discarded a partial block).
@@ -286,7 +367,6 @@ pub(crate) struct WriterCore {
     /// Topics with a non-zero `pending` count.
     dirty: Vec<u16>,
     index_next: u64,
-    commit_seq: u64,
     block: Option<OpenBlock>,
 }
 
@@ -295,6 +375,8 @@ impl WriterCore {
     /// A writer for a freshly initialised, empty ring.
     pub(crate) fn fresh() -> WriterCore {
         WriterCore {
+            #[cfg(feature = "test-hooks")]
+            hook: None,
             pos: 0,
             intent: 0,
             head: 0,
@@ -306,7 +388,6 @@ impl WriterCore {
             pending: Vec::new(),
             dirty: Vec::new(),
             index_next: 0,
-            commit_seq: 0,
             block: None,
         }
     }
@@ -386,6 +467,8 @@ impl WriterCore {
         }
         let last_end_header = last_end.map(|e| ring.load_record_header(e));
         Ok(WriterCore {
+            #[cfg(feature = "test-hooks")]
+            hook: None,
             pos: tail,
             intent,
             head,
@@ -397,34 +480,26 @@ impl WriterCore {
             committed: counts,
             dirty: Vec::new(),
             index_next: load(off::INDEX_NEXT),
-            commit_seq: load(off::COMMIT_SEQ) & !1,
             block: None,
         })
     }
 
     #[cfg(feature = "writer")]
-    /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back,
-    /// under the sequence lock, closing any lock a dead writer left odd.
-    pub(crate) fn republish(&mut self, ring: &Ring<'_>) {
-        self.commit_seq = self.commit_seq.wrapping_add(1);
-        // SYNC counters (writer side), as in `commit`.
-        ring.at(off::COMMIT_SEQ)
-            .store(self.commit_seq, Ordering::Relaxed);
-        fence(Ordering::Release);
+    /// After [`WriterCore::recover`]: write the recomputed topic counters and last block back
+    /// (a dead writer may have left some of them unwritten).
+    pub(crate) fn republish(&mut self, ring: &RingMut<'_>) {
         for (t, &n) in self.committed.iter().enumerate() {
-            // Relaxed: inside the sequence lock (SYNC counters).
+            // Release: SYNC counters (writer side), as in `commit`. A dead writer may have left
+            // some counters of its last committed block unwritten; these are the exact values
+            // for the committed tail, which readers accept as well as the ones before.
             ring.at(layout::topic_counter(t))
-                .store(n, Ordering::Relaxed);
+                .store(n, Ordering::Release);
         }
         // Relaxed: a hint.
         ring.at(off::LAST_BLOCK).store(
             self.last_block.map_or(0, |b| b.saturating_add(1)),
             Ordering::Relaxed,
         );
-        self.commit_seq = self.commit_seq.wrapping_add(1);
-        // SYNC counters (writer side): Release closes the sequence lock.
-        ring.at(off::COMMIT_SEQ)
-            .store(self.commit_seq, Ordering::Release);
     }
 
     pub(crate) fn last_block(&self) -> Option<u64> {
@@ -448,7 +523,7 @@ impl WriterCore {
     }
 
     /// Id of topic `name`, registering it if new.
-    pub(crate) fn topic(&mut self, ring: &Ring<'_>, name: &str) -> Result<u16, WriteFault> {
+    pub(crate) fn topic(&mut self, ring: &RingMut<'_>, name: &str) -> Result<u16, WriteFault> {
         if let Some(id) = self.topics.iter().position(|t| t == name) {
             return Ok(id as u16);
         }
@@ -510,7 +585,7 @@ impl WriterCore {
     /// Append one op of the open block.
     pub(crate) fn push(
         &mut self,
-        ring: &Ring<'_>,
+        ring: &RingMut<'_>,
         topic: u16,
         meta: &OpMeta,
         payload: &[u8],
@@ -564,7 +639,7 @@ impl WriterCore {
     }
 
     /// Close the open block and make it visible to readers in one step (the tail store).
-    pub(crate) fn commit(&mut self, ring: &Ring<'_>) -> Result<u64, WriteFault> {
+    pub(crate) fn commit(&mut self, ring: &RingMut<'_>) -> Result<u64, WriteFault> {
         let Some(block) = self.block.as_ref() else {
             return Err(WriteFault::NoBlock);
         };
@@ -584,6 +659,7 @@ impl WriterCore {
         };
         self.append(ring, end, &[])?;
         self.block = None;
+        self.hook(CommitStep::RecordsWritten);
 
         let slot = (self.index_next % INDEX_SLOTS as u64) as usize;
         // Relaxed: readers check an index entry against the record it points to (SYNC index is
@@ -594,38 +670,40 @@ impl WriterCore {
             .store(start, Ordering::Relaxed);
         self.index_next = self.index_next.wrapping_add(1);
 
-        // SYNC counters (writer side): a sequence lock around the tail and the topic counters,
-        // so a reader can snapshot them together. Odd while they change.
-        self.commit_seq = self.commit_seq.wrapping_add(1);
-        ring.at(off::COMMIT_SEQ)
-            .store(self.commit_seq, Ordering::Relaxed);
-        fence(Ordering::Release);
-        // Relaxed: inside the sequence lock; readers of the index also validate by content.
+        // Relaxed: the tail store below publishes it; readers also validate entries by content.
         ring.at(off::INDEX_NEXT)
             .store(self.index_next, Ordering::Relaxed);
+        self.hook(CommitStep::IndexWritten);
         // SYNC tail (writer side): Release publishes every record of the block, the block end
         // and the index entry to readers that load the tail with Acquire. This single store is
         // the commit: a crash before it leaves the block invisible, after it the block is whole.
         ring.at(off::TAIL).store(self.pos, Ordering::Release);
-        for t in self.dirty.drain(..) {
+        self.hook(CommitStep::TailStored);
+        for (i, t) in self.dirty.drain(..).enumerate() {
             let t = usize::from(t);
             self.committed[t] += self.pending[t];
             self.pending[t] = 0;
-            // Relaxed: inside the sequence lock (SYNC counters).
+            // Release: SYNC counters (writer side). After the tail store, so a reader that sees
+            // this value (Acquire) and then loads the tail sees this block committed.
             ring.at(layout::topic_counter(t))
-                .store(self.committed[t], Ordering::Relaxed);
+                .store(self.committed[t], Ordering::Release);
+            if i == 0 {
+                let step = CommitStep::FirstCounterStored;
+                #[cfg(feature = "test-hooks")]
+                if let Some(h) = self.hook.as_mut() {
+                    h(step);
+                }
+                let _ = step;
+            }
         }
+        self.hook(CommitStep::CountersStored);
         // Relaxed: a hint, never used for positioning.
         ring.at(off::LAST_BLOCK)
             .store(number.saturating_add(1), Ordering::Relaxed);
-        self.commit_seq = self.commit_seq.wrapping_add(1);
-        // SYNC counters (writer side): Release closes the sequence lock.
-        ring.at(off::COMMIT_SEQ)
-            .store(self.commit_seq, Ordering::Release);
         self.last_block = Some(number);
         self.last_end = Some((end.trx_id, end.timestamp));
         // Release: a reader woken by this change finds the new tail (it re-reads it with Acquire).
-        let notify = ring.notify_word();
+        let notify = ring.at(off::NOTIFY);
         notify.store(
             notify.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Release,
@@ -633,12 +711,22 @@ impl WriterCore {
         Ok(number)
     }
 
+    /// Run the test hook, if any, for commit step `step`.
+    #[inline]
+    fn hook(&mut self, step: CommitStep) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(h) = self.hook.as_mut() {
+            h(step);
+        }
+        let _ = step;
+    }
+
     /// Reserve room for a record of `len` bytes (padding to the end of the region first if it
     /// does not fit), advance the head past what it will overwrite, raise the tail intent, then
     /// write the record.
     fn append(
         &mut self,
-        ring: &Ring<'_>,
+        ring: &RingMut<'_>,
         header: RecordHeader,
         payload: &[u8],
     ) -> Result<(), WriteFault> {
@@ -722,20 +810,22 @@ impl WriterCore {
     }
 
     /// Store `bytes` at data position `pos` as whole words, zero-padding the last one.
-    fn store_bytes(&self, ring: &Ring<'_>, pos: u64, bytes: &[u8]) {
+    fn store_bytes(&self, ring: &RingMut<'_>, pos: u64, bytes: &[u8]) {
         let first = ring.data_word(pos);
         for (i, chunk) in bytes.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
             // Relaxed: ordered after the intent by the Release fence in `append` (SYNC intent)
             // and published by the tail store at commit (SYNC tail).
-            ring.words[first + i].store(u64::from_ne_bytes(w), Ordering::Relaxed);
+            ring.words
+                .get(first + i)
+                .store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
     }
 
     #[cfg(feature = "writer")]
     /// Record who writes the ring now: a new epoch, our pid, a fresh heartbeat.
-    pub(crate) fn claim(&self, ring: &Ring<'_>, pid: u64, now_ns: u64) -> u64 {
+    pub(crate) fn claim(&self, ring: &RingMut<'_>, pid: u64, now_ns: u64) -> u64 {
         let epoch = ring.epoch().wrapping_add(1);
         // Relaxed: liveness fields are independent, informational words.
         ring.at(off::EPOCH).store(epoch, Ordering::Relaxed);
@@ -746,7 +836,7 @@ impl WriterCore {
 
     #[cfg(feature = "writer")]
     /// Refresh the heartbeat.
-    pub(crate) fn heartbeat(&self, ring: &Ring<'_>, now_ns: u64) {
+    pub(crate) fn heartbeat(&self, ring: &RingMut<'_>, now_ns: u64) {
         // Relaxed: informational.
         ring.at(off::HEARTBEAT).store(now_ns, Ordering::Relaxed);
     }
@@ -833,6 +923,18 @@ impl Filter {
     }
 }
 
+/// Where a lapped subscriber resumes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LagPolicy {
+    /// At the oldest whole block still in the ring, or, when the writer is overwriting the ring
+    /// faster than the reader can count what it lost from there, at a block a safe distance
+    /// (half the ring, then less) behind the writer: the fewest records lost.
+    #[default]
+    Oldest,
+    /// At the newest committed block: skip the backlog and catch up with the writer at once.
+    Newest,
+}
+
 /// A reader's private cursor over the ring.
 pub(crate) struct ReaderCore {
     pos: u64,
@@ -840,20 +942,22 @@ pub(crate) struct ReaderCore {
     next_seq: u64,
     topics: Vec<String>,
     filter: Option<Filter>,
-    /// Counts in `filter.expected` are not established yet (done on the first poll).
-    baseline_due: bool,
+    lag: LagPolicy,
     /// Ops of the current block already passed, all topics.
     in_block: u32,
 }
 
-/// Give up finding a valid record after this many laps in a row.
+/// Give up finding a valid record after this many laps in a row (and try again on the next
+/// poll: a reader never fails because the writer is fast).
 const MAX_RECOVERY_ATTEMPTS: usize = 64;
-/// Spins waiting for a commit to finish before deferring a counter snapshot.
-const MAX_SEQLOCK_SPINS: usize = 1000;
+/// Lap recovery attempts that keep a safety margin (half the ring, a quarter, ...) behind the
+/// writer before resuming at the newest block.
+const MARGIN_STEPS: usize = 4;
 
 impl ReaderCore {
     /// A reader at block boundary `pos` (a position returned by the seek functions below),
-    /// passing only ops whose topic is in `topics` (all ops for `None`).
+    /// passing only ops whose topic is in `topics` (all ops for `None`). `Err(Overrun)`: `pos`
+    /// was overwritten before the reader could count the records of its topics before it.
     pub(crate) fn new(
         ring: &Ring<'_>,
         pos: u64,
@@ -870,30 +974,23 @@ impl ReaderCore {
                 bits: [0; TOPIC_SLOTS / 64],
                 expected: vec![0; TOPIC_SLOTS],
             }),
-            baseline_due: false,
+            lag: LagPolicy::Oldest,
             in_block: 0,
         };
         reader.refresh_topics(ring);
-        if reader.filter.is_some() {
-            match topic_counts_at(ring, &reader, pos)? {
-                Counts::Ready(counts) => reader.set_expected(counts),
-                // The position was overwritten meanwhile: the caller seeks again.
-                Counts::Lapped => return Err(ReadFault::Overrun),
-                // A writer died inside a commit: counted on the first poll, once a new writer
-                // has repaired the counters.
-                Counts::Busy => reader.baseline_due = true,
+        if let Some(f) = reader.filter.as_mut() {
+            let ids: Vec<u16> = f.ids().collect();
+            let counts = topic_counts_at(ring, &ids, pos)?.ok_or(ReadFault::Overrun)?;
+            for (id, n) in counts {
+                f.expected[usize::from(id)] = n;
             }
         }
         Ok(reader)
     }
 
-    fn set_expected(&mut self, counts: Vec<(u16, u64)>) {
-        if let Some(f) = self.filter.as_mut() {
-            for (id, n) in counts {
-                f.expected[usize::from(id)] = n;
-            }
-        }
-        self.baseline_due = false;
+    /// Where to resume after being lapped.
+    pub(crate) fn set_lag_policy(&mut self, lag: LagPolicy) {
+        self.lag = lag;
     }
 
     pub(crate) fn pos(&self) -> u64 {
@@ -912,7 +1009,8 @@ impl ReaderCore {
             for (id, name) in names.iter().enumerate().skip(self.topics.len()) {
                 if f.names.iter().any(|n| n == name) {
                     f.bits[id / 64] |= 1 << (id % 64);
-                    // A topic registered after the baseline has no record before our position.
+                    // A topic registered after the reader's last count has no record before
+                    // its position: records of it are appended after the registration.
                     f.expected[id] = 0;
                 }
             }
@@ -922,15 +1020,6 @@ impl ReaderCore {
 
     /// Next record passing the filter, block end, lag report, or nothing new.
     pub(crate) fn poll(&mut self, ring: &Ring<'_>, buf: &mut Vec<u8>) -> Result<Polled, ReadFault> {
-        if self.baseline_due {
-            match topic_counts_at(ring, self, self.pos)? {
-                Counts::Ready(counts) => self.set_expected(counts),
-                Counts::Busy => return Ok(Polled::Empty),
-                Counts::Lapped => {
-                    return self.recover(ring);
-                }
-            }
-        }
         let cap = ring.capacity();
         loop {
             if self.pos >= self.tail {
@@ -1022,12 +1111,27 @@ impl ReaderCore {
         }
     }
 
-    /// Move to the oldest whole block still in the ring and count what was lost. A lap is
-    /// always reported, also when it lost no op (only block ends or padding were overwritten):
-    /// a bot waiting for a block's end must know it will not come.
+    /// Move to a whole block still in the ring (per the lag policy) and count what was lost. A
+    /// lap is always reported, also when it lost no op (only block ends or padding were
+    /// overwritten): a bot waiting for a block's end must know it will not come.
+    ///
+    /// A filtered reader counts the records of its topics it lost by walking the record
+    /// headers from where it resumes to the tail; a writer overwriting the ring faster than
+    /// that walk goes makes it resume closer to the writer (half a ring behind it, then a
+    /// quarter, ...), then at the newest block. If even that fails the reader stays where it is
+    /// and the next poll tries again: being lapped is never an error.
     fn recover(&mut self, ring: &Ring<'_>) -> Result<Polled, ReadFault> {
-        for _ in 0..MAX_RECOVERY_ATTEMPTS {
-            let Some(start) = first_block_start(ring, ring.head())? else {
+        for attempt in 0..MAX_RECOVERY_ATTEMPTS {
+            let start = match (self.lag, attempt) {
+                (LagPolicy::Oldest, 0) => first_block_start(ring, ring.head())?,
+                (LagPolicy::Oldest, a) if a <= MARGIN_STEPS => {
+                    let tail = ring.tail();
+                    let margin = (ring.capacity() / 2) >> (a - 1);
+                    block_start_from(ring, tail.saturating_sub(margin))?
+                }
+                _ => newest_block_start(ring)?,
+            };
+            let Some(start) = start else {
                 continue;
             };
             let Some(seq) = seq_at(ring, start)? else {
@@ -1042,10 +1146,10 @@ impl ReaderCore {
             let counts = match self.filter {
                 Some(_) => {
                     self.refresh_topics(ring);
-                    match topic_counts_at(ring, self, start)? {
-                        Counts::Ready(c) => Some(c),
-                        Counts::Lapped => continue,
-                        Counts::Busy => return Ok(Polled::Empty),
+                    let ids: Vec<u16> = self.filter.iter().flat_map(Filter::ids).collect();
+                    match topic_counts_at(ring, &ids, start)? {
+                        Some(c) => Some(c),
+                        None => continue,
                     }
                 }
                 None => None,
@@ -1074,13 +1178,14 @@ impl ReaderCore {
             self.tail = start;
             self.next_seq = seq;
             self.in_block = 0;
-            self.baseline_due = false;
             return Ok(Polled::Lagged {
                 lost,
                 lost_matching,
             });
         }
-        Err(ReadFault::Overrun)
+        // Lapped again during every attempt: the reader keeps its place and the next poll
+        // (which finds it lapped again) tries anew.
+        Ok(Polled::Empty)
     }
 }
 
@@ -1091,7 +1196,13 @@ fn copy_payload(ring: &Ring<'_>, pos: u64, len: usize, buf: &mut Vec<u8>) {
     let first = ring.data_word(pos);
     for i in 0..len.div_ceil(8) {
         // Relaxed: validated afterwards against the tail intent (SYNC intent).
-        buf.extend_from_slice(&ring.words[first + i].load(Ordering::Relaxed).to_ne_bytes());
+        buf.extend_from_slice(
+            &ring
+                .words
+                .get(first + i)
+                .load(Ordering::Relaxed)
+                .to_ne_bytes(),
+        );
     }
     buf.truncate(len);
 }
@@ -1160,94 +1271,170 @@ fn first_block_start(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFaul
     Ok(Some(tail.max(from)))
 }
 
-enum Counts {
-    /// (topic id, records of that topic before the position) for each subscribed id.
-    Ready(Vec<(u16, u64)>),
-    Lapped,
-    /// A commit is in progress (or its writer died inside one): try again later.
-    Busy,
-}
-
-/// Records of each subscribed topic before `pos`: the committed counters, snapshotted together
-/// with the tail, minus the matching records between `pos` and that tail.
-fn topic_counts_at(ring: &Ring<'_>, reader: &ReaderCore, pos: u64) -> Result<Counts, ReadFault> {
-    let Some(filter) = reader.filter.as_ref() else {
-        return Ok(Counts::Ready(Vec::new()));
-    };
-    let ids: Vec<u16> = filter.ids().collect();
-    let mut snapshot = None;
-    for _ in 0..MAX_SEQLOCK_SPINS {
-        // SYNC counters (reader side): Acquire pairs with the Release store that closed the
-        // last commit's sequence lock, so the tail read below covers committed records.
-        let s1 = ring.at(off::COMMIT_SEQ).load(Ordering::Acquire);
-        if s1 % 2 == 1 {
-            crate::sync::yield_now();
-            continue;
-        }
-        // Relaxed: validated by the sequence lock.
-        let tail = ring.at(off::TAIL).load(Ordering::Relaxed);
-        let counts: Vec<(u16, u64)> = ids
-            .iter()
-            .map(|&id| {
-                (
-                    id,
-                    ring.at(layout::topic_counter(usize::from(id)))
-                        .load(Ordering::Relaxed),
-                )
-            })
-            .collect();
-        // SYNC counters (reader side): keeps the loads above before the re-check below, so an
-        // unchanged even sequence proves no commit overlapped them.
-        fence(Ordering::Acquire);
-        // Relaxed: ordered by the fence (SYNC counters).
-        if ring.at(off::COMMIT_SEQ).load(Ordering::Relaxed) == s1 {
-            snapshot = Some((tail, counts));
-            break;
-        }
-    }
-    let Some((tail, mut counts)) = snapshot else {
-        return Ok(Counts::Busy);
-    };
-    if tail < pos {
+/// Records of each topic in `ids` before block boundary `pos`, exact whatever state the writer
+/// is (or died) in: `None` if the records needed were overwritten meanwhile.
+///
+/// SYNC counters (reader side). The writer stores a topic's counter (records of it committed)
+/// with Release after the tail store that commits a block of it. Loaded here between two
+/// Acquire loads of the tail, `t1` (block `k1` ends there) and `t2` (block `k2`), a counter is
+/// at least its value after block `k1 - 1` (those stores precede the store of `t1`) and at most
+/// its value after block `k2` (a counter store seen implies its tail store is seen by the load
+/// of `t2`). For a topic with no record in blocks `k1..=k2` both are the same: its counter is
+/// exact. The records of every other topic are counted by walking from the start of block
+/// `k1` (or from `pos` if earlier) to `t2`, where each op carries its sequence within its topic.
+/// No lock is involved, so a writer that died (or stopped) in the middle of a commit changes
+/// nothing.
+fn topic_counts_at(
+    ring: &Ring<'_>,
+    ids: &[u16],
+    pos: u64,
+) -> Result<Option<Vec<(u16, u64)>>, ReadFault> {
+    let t1 = ring.tail();
+    check_tail(ring, t1)?;
+    if pos > t1 {
         return Err(corrupt(
             pos,
-            format!("position beyond the committed tail {tail}"),
+            format!("position beyond the committed tail {t1}"),
         ));
     }
-    if tail - pos > ring.capacity() {
-        // Lapped (or a tail beyond any record: the caller's bounded retries end that).
-        return Ok(Counts::Lapped);
+    if ids.is_empty() {
+        return Ok(Some(Vec::new()));
     }
-    let mut p = pos;
-    while p < tail {
+    let counters: Vec<u64> = ids
+        .iter()
+        // Acquire: SYNC counters, see above.
+        .map(|&id| {
+            ring.at(layout::topic_counter(usize::from(id)))
+                .load(Ordering::Acquire)
+        })
+        .collect();
+    let t2 = ring.tail();
+    check_tail(ring, t2)?;
+    if t2 < t1 {
+        return Err(corrupt(t2, format!("committed tail went back from {t1}")));
+    }
+    let Some(last_start) = last_block_start(ring, t1)? else {
+        return Ok(None);
+    };
+    let from = pos.min(last_start);
+    if t2 - from > ring.capacity() {
+        return Ok(None);
+    }
+    // Per topic: sequence of its first record at or after `pos`, else one past its last record
+    // before `pos`.
+    let mut after: Vec<Option<u64>> = vec![None; ids.len()];
+    let mut before: Vec<Option<u64>> = vec![None; ids.len()];
+    let mut p = from;
+    while p < t2 {
         let room = ring.room(p);
         if room < RECORD_HEADER_LEN as u64 {
             p += room;
             continue;
         }
-        check_walk(ring, pos, p)?;
+        check_walk(ring, from, p)?;
         let h = ring.load_record_header(p);
         if ring.overwritten(p) {
-            return Ok(Counts::Lapped);
+            return Ok(None);
         }
         if Kind::from_u8(h.kind) == Some(Kind::Op)
-            && let Some(c) = counts.iter_mut().find(|(id, _)| *id == h.topic)
+            && let Some(i) = ids.iter().position(|&id| id == h.topic)
         {
-            c.1 =
-                c.1.checked_sub(1)
-                    .ok_or_else(|| corrupt(p, "topic counter below its records"))?;
+            if p >= pos {
+                after[i].get_or_insert(h.topic_seq);
+            } else {
+                before[i] = Some(h.topic_seq.saturating_add(1));
+            }
         }
         p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
     }
-    let first = if pos < tail && ring.room(pos) < RECORD_HEADER_LEN as u64 {
-        pos + ring.room(pos)
-    } else {
-        pos
-    };
-    if ring.overwritten(first) {
-        return Ok(Counts::Lapped);
+    if p != t2 {
+        return Err(corrupt(from, "records run past the committed tail"));
     }
-    Ok(Counts::Ready(counts))
+    Ok(Some(
+        ids.iter()
+            .enumerate()
+            .map(|(i, &id)| (id, after[i].or(before[i]).unwrap_or(counters[i])))
+            .collect(),
+    ))
+}
+
+/// Start of the block that ends at committed tail `tail` (`Some(0)` for an empty ring; `None`
+/// if it was overwritten meanwhile). Found through the block index, whose entry for that block
+/// was written before its commit; if the index does not have it, the oldest block start.
+fn last_block_start(ring: &Ring<'_>, tail: u64) -> Result<Option<u64>, ReadFault> {
+    if tail == 0 {
+        return Ok(Some(0));
+    }
+    let end = tail - RECORD_HEADER_LEN as u64;
+    let h = ring.load_record_header(end);
+    if ring.overwritten(end) {
+        return Ok(None);
+    }
+    if Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+        return Err(corrupt(
+            end,
+            "the committed tail does not follow a block end record",
+        ));
+    }
+    if let Some(p) = indexed_block_starts(ring, tail)?
+        .into_iter()
+        .find(|&(block, _)| block == h.block)
+        .map(|(_, p)| p)
+    {
+        return Ok(Some(p));
+    }
+    match first_block_start(ring, ring.head())? {
+        Some(p) if p < tail => Ok(Some(p)),
+        _ => Ok(None),
+    }
+}
+
+/// Valid (block number, start) pairs of the block index below `tail`, newest first. SYNC
+/// index (reader side): entries are checked against the records they point to.
+fn indexed_block_starts(ring: &Ring<'_>, tail: u64) -> Result<Vec<(u64, u64)>, ReadFault> {
+    // Relaxed: the count is stored before the tail store that publishes it (SYNC tail), and
+    // each entry is validated by content below anyway.
+    let written = ring.at(off::INDEX_NEXT).load(Ordering::Relaxed);
+    let mut found = Vec::new();
+    for e in (written.saturating_sub(INDEX_SLOTS as u64)..written).rev() {
+        let slot = (e % INDEX_SLOTS as u64) as usize;
+        // Relaxed: validated below by content.
+        let block = ring.at(layout::index_slot(slot)).load(Ordering::Relaxed);
+        let pos = ring
+            .at(layout::index_slot(slot) + 8)
+            .load(Ordering::Relaxed);
+        if pos < tail
+            && tail - pos <= ring.capacity()
+            && pos % 8 == 0
+            && block_at(ring, pos)? == Some(block)
+        {
+            found.push((block, pos));
+        }
+    }
+    Ok(found)
+}
+
+/// The oldest block start at or after `from` known to the index (the newest block's start if
+/// none is): where a reader resumes to keep a margin behind the writer.
+fn block_start_from(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    let best = indexed_block_starts(ring, tail)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|&p| p >= from)
+        .min();
+    match best {
+        Some(p) => Ok(Some(p)),
+        None => newest_block_start(ring),
+    }
+}
+
+/// Start of the newest committed block (the tail of an empty ring).
+fn newest_block_start(ring: &Ring<'_>) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    last_block_start(ring, tail)
 }
 
 /// A committed tail must be 8-byte aligned, follow a whole block-end record and not exceed
@@ -1424,7 +1611,7 @@ mod tests {
         }
         /// Write block `n` with one op per payload, topics cycling through `topics`.
         pub fn block(&mut self, n: u64, topics: &[&str], payloads: &[Vec<u8>]) {
-            let ring = Ring::new(self.mem.words(), self.cap);
+            let ring = RingMut::new(self.mem.words_mut(), self.cap);
             self.writer.begin(n, n as u32, [n as u8; 20]).unwrap();
             for (i, p) in payloads.iter().enumerate() {
                 let t = self.writer.topic(&ring, topics[i % topics.len()]).unwrap();
@@ -1459,7 +1646,7 @@ mod tests {
         let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
         assert!(drain(&f.ring(), &mut r).is_empty());
         f.block(10, &["vote"], &[b"{\"a\":1}".to_vec(), b"{}".to_vec()]);
-        let ring = Ring::new(f.mem.words(), f.cap);
+        let ring = RingMut::new(f.mem.words_mut(), f.cap);
         f.writer.begin(11, 0, [0; 20]).unwrap();
         f.writer
             .push(&ring, 0, &OpMeta::default(), b"partial")
@@ -1560,7 +1747,7 @@ mod tests {
         for n in 1..=50 {
             f.block(n, &["vote", "comment"], &[vec![1; 60], vec![2; 10]]);
         }
-        let ring = Ring::new(f.mem.words(), f.cap);
+        let ring = RingMut::new(f.mem.words_mut(), f.cap);
         f.writer.begin(51, 0, [0; 20]).unwrap();
         f.writer
             .push(&ring, 0, &OpMeta::default(), &[9; 500])
@@ -1605,9 +1792,11 @@ mod loom_tests {
         let mem = Arc::new(HeapMemory::new(cap));
         let ring = Ring::new(mem.words(), cap);
         let mut w = WriterCore::fresh();
-        let topic = w.topic(&ring, "vote").unwrap();
+        let topic = w
+            .topic(&RingMut::new(mem.words_mut(), cap), "vote")
+            .unwrap();
         let mut seq = 0;
-        let mut write = move |ring: &Ring<'_>, b: u64| {
+        let mut write = move |ring: &RingMut<'_>, b: u64| {
             w.begin(b, 0, [0; 20]).unwrap();
             for _ in 0..per_block {
                 w.push(ring, topic, &OpMeta::default(), &payload(seq, len))
@@ -1617,13 +1806,13 @@ mod loom_tests {
             w.commit(ring).unwrap();
         };
         for b in 1..=before {
-            write(&ring, b);
+            write(&RingMut::new(mem.words_mut(), cap), b);
         }
         // Positioned before the writer goes on, as a subscriber is before it reads.
         let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let wmem = mem.clone();
         let writer = thread::spawn(move || {
-            let ring = Ring::new(wmem.words(), cap);
+            let ring = RingMut::new(wmem.words_mut(), cap);
             for b in before + 1..=blocks {
                 write(&ring, b);
             }

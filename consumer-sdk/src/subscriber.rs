@@ -4,7 +4,7 @@ use crate::cursor::Cursor;
 use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
-use crate::ring::{self, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
+use crate::ring::{self, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
 use crossbeam_utils::Backoff;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -150,7 +150,8 @@ pub enum ProducerStatus {
         /// Writer epoch.
         epoch: u64,
     },
-    /// The writer process exists (or cannot be checked) but has not beaten for a while.
+    /// A writer holds the ring (or that cannot be checked) but has not beaten for a while: hung,
+    /// stopped, or an idle writer that does not call [`crate::Publisher::heartbeat`].
     Stale {
         /// Writer process id.
         pid: u64,
@@ -162,7 +163,7 @@ pub enum ProducerStatus {
     /// Another file now sits at the ring's path (the old one was deleted or replaced). The
     /// subscriber switches to it by itself within a quarter of a second of being idle.
     Replaced,
-    /// The heartbeat is stale and the writer process is gone; a new writer will bump the
+    /// No writer holds the ring: the last one exited or died. A new writer will bump the
     /// epoch and go on where this one stopped.
     Dead {
         /// Writer process id.
@@ -179,6 +180,7 @@ pub struct Builder {
     map: Mapped,
     topics: Option<Vec<String>>,
     wait: Wait,
+    lag: LagPolicy,
     stop: Option<Arc<AtomicBool>>,
     stale_after: Duration,
 }
@@ -210,6 +212,14 @@ impl Builder {
         self
     }
 
+    /// Where to resume after being lapped (default [`LagPolicy::Oldest`]). Either way the lap is
+    /// reported once, as [`RecvError::Lagged`] with exact counts, and never ends the
+    /// subscription.
+    pub fn on_lag(mut self, lag: LagPolicy) -> Builder {
+        self.lag = lag;
+        self
+    }
+
     /// Blocking receives return [`RecvError::Stopped`] (and iterators end) soon after this flag
     /// is raised, e.g. by a SIGTERM handler.
     pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Builder {
@@ -228,12 +238,13 @@ impl Builder {
         // A writer lapping the ring at full speed can overwrite the position found before the
         // reader is set on it: find it again.
         let mut attempt = 0;
-        let (core, skip, pending) = loop {
+        let (mut core, skip, pending) = loop {
             match self.position(&start) {
-                Err(Error::Corrupt { .. }) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(Error::Overrun { .. }) if attempt < START_ATTEMPTS => attempt += 1,
                 other => break other?,
             }
         };
+        core.set_lag_policy(self.lag);
         let epoch = Ring::new(self.map.words(), self.map.capacity).epoch();
         Ok(Subscriber {
             path: self.path,
@@ -243,6 +254,7 @@ impl Builder {
             topics: self.topics,
             topic_cache: Vec::new(),
             wait: self.wait,
+            lag: self.lag,
             stop: self.stop,
             stale_after: self.stale_after,
             skip,
@@ -296,9 +308,8 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
             path: path.to_path_buf(),
             reason: format!("at position {pos}: {reason}"),
         },
-        ReadFault::Overrun => Error::Corrupt {
+        ReadFault::Overrun => Error::Overrun {
             path: path.to_path_buf(),
-            reason: "the writer overwrote the ring faster than it could be positioned in".into(),
         },
     }
 }
@@ -319,6 +330,7 @@ pub struct Subscriber {
     topics: Option<Vec<String>>,
     topic_cache: Vec<Arc<str>>,
     wait: Wait,
+    lag: LagPolicy,
     stop: Option<Arc<AtomicBool>>,
     stale_after: Duration,
     /// Ops at or before this position are skipped (resuming after a cursor).
@@ -351,6 +363,7 @@ impl Subscriber {
             map,
             topics: None,
             wait: Wait::Backoff,
+            lag: LagPolicy::Oldest,
             stop: None,
             stale_after: Duration::from_secs(5),
         })
@@ -380,21 +393,25 @@ impl Subscriber {
         Ring::new(self.map.words(), self.map.capacity)
     }
 
-    /// What the ring's header says about its writer, or that the file was replaced.
+    /// Whether a writer is publishing into the ring, or that the file was replaced.
+    ///
+    /// The writer holds a lock on the ring's open file for its whole life, which the kernel
+    /// drops when it dies, however it dies; this probes that lock, so a dead writer is seen at
+    /// once, also after its pid was reused and from another pid namespace. The heartbeat (on the
+    /// host's boot-time clock, which never jumps) tells a live writer from a hung one.
     pub fn producer_status(&self) -> ProducerStatus {
         if file::current_id(&self.path).is_some_and(|id| id != self.map.id) {
             return ProducerStatus::Replaced;
         }
         let ring = self.ring();
         let (pid, epoch) = (ring.pid(), ring.epoch());
+        if file::writer_present(&self.map) == Some(false) {
+            return ProducerStatus::Dead { pid, epoch };
+        }
         let silent_for =
-            Duration::from_nanos(file::nanos_now().saturating_sub(ring.heartbeat_ns()));
-        // A fresh heartbeat wins: the pid means nothing to a reader in another pid namespace.
+            Duration::from_nanos(file::heartbeat_now().saturating_sub(ring.heartbeat_ns()));
         if silent_for <= self.stale_after {
             return ProducerStatus::Alive { pid, epoch };
-        }
-        if file::process_exists(pid) == Some(false) {
-            return ProducerStatus::Dead { pid, epoch };
         }
         ProducerStatus::Stale {
             pid,
@@ -622,8 +639,9 @@ impl Subscriber {
                 ),
             },
         };
-        let core =
+        let mut core =
             ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
+        core.set_lag_policy(self.lag);
         self.epoch = ring.epoch();
         self.core = core;
         self.map = map;

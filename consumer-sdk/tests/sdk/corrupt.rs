@@ -787,7 +787,7 @@ fn sequence_numbers_at_u64_max_are_errors_not_panics() {
 
 #[test]
 fn header_counters_at_u64_max_are_errors_not_panics() {
-    for word in [off::INDEX_NEXT, off::COMMIT_SEQ] {
+    for word in [off::INDEX_NEXT, off::LAST_BLOCK] {
         let ring = uniform_ring(CAP, 10);
         write_word(ring.path(), word, u64::MAX);
         let name = ring.name().to_string();

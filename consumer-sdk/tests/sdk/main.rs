@@ -3,12 +3,18 @@
 //! * `props`: property tests of the ring against a model of its documented semantics (delivery
 //!   in order, exact lag reports, positioning, crash recovery), on real files with small
 //!   capacities so that wraps and laps happen all the time.
+//! * `crash`: a writer process killed between any two steps of a commit, and readers lapped in
+//!   that state or by a writer at full speed: exact loss counts, every committed op read.
+//! * `files`: the file layer against its environment: a full file system, a file whose size
+//!   changes under the reader, a ring planted by another user, a writer whose pid was reused.
 //! * `corrupt`: files that are not rings, and rings full of hostile bytes: every open and every
 //!   receive must end in a typed error, never a panic, a hang or an absurd allocation.
 //!
 //! Every ring lives in its own temporary directory.
 
 mod corrupt;
+mod crash;
+mod files;
 mod processes;
 mod props;
 

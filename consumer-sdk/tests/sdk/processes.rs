@@ -110,12 +110,51 @@ fn child_role() {
             }
             out.flush().unwrap();
         }
+        "crash-writer" => crate::crash::crash_writer(&ring),
+        "mixed-writer" => crate::crash::mixed_writer(&ring),
+        // Create a ring at RING, then give everyone write access to it.
+        "foreign" => {
+            drop(Publisher::create(&ring, &CreateOptions::default()).unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        // Flip the file's size between 4096 bytes and SIZE until the file STOP exists.
+        "flipper" => {
+            let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+            let stop = std::env::var("STOP").unwrap();
+            let size = arg("SIZE");
+            while !Path::new(&stop).exists() {
+                for _ in 0..64 {
+                    f.set_len(4096).unwrap();
+                    f.set_len(size).unwrap();
+                }
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
 
-fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+pub(crate) fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
+    child_via(&[], role, ring, env)
+}
+
+/// Like [`child`], started through `wrapper` (a command and its arguments, e.g. `setpriv` to
+/// run as another user), which must execute the rest of its command line.
+pub(crate) fn child_via(
+    wrapper: &[&str],
+    role: &str,
+    ring: &Path,
+    env: &[(&str, String)],
+) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.args([
         "--exact",
         "processes::child_role",
@@ -134,7 +173,7 @@ fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
 }
 
 /// Wait for `child` to exit successfully within `limit`; kill it and fail otherwise.
-fn finish(mut c: Child, limit: Duration, what: &str) {
+pub(crate) fn finish(mut c: Child, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = c.try_wait().unwrap() {

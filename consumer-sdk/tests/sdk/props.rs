@@ -1361,6 +1361,11 @@ fn producer_status_and_capacity_of_an_existing_ring() {
         other => panic!("{other:?}"),
     }
     drop(p);
+    // The writer's lock went with it: dead at once, whatever the heartbeat says.
+    assert_eq!(
+        sub.producer_status(),
+        ProducerStatus::Dead { pid, epoch: 1 }
+    );
     let options = CreateOptions {
         capacity: 1 << 16,
         mode: 0o600,
