@@ -9,6 +9,7 @@
 //! Every ring lives in its own temporary directory.
 
 mod corrupt;
+mod gap;
 mod processes;
 mod props;
 
