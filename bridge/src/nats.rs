@@ -11,7 +11,7 @@ use tracing::{info, warn};
 /// First and longest wait between connection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
 
-/// Doubling waits with jitter, from [`BACKOFF`]'s first to its last.
+/// Doubling waits with a quarter of jitter, from 250 ms up to 10 s.
 #[derive(Debug)]
 pub struct Backoff(Duration);
 
@@ -69,7 +69,9 @@ pub async fn connect(
                 let url = url_for_log.clone();
                 async move {
                     match event {
-                        async_nats::Event::Connected => info!(%url, "NATS connection (re)established"),
+                        async_nats::Event::Connected => {
+                            info!(%url, "NATS connection (re)established")
+                        }
                         async_nats::Event::Disconnected => {
                             warn!(%url, "NATS connection lost; reconnecting")
                         }

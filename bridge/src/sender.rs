@@ -121,7 +121,7 @@ struct Resume {
 }
 
 /// Loss noticed but not published yet (published with the next block, once its number is known).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Loss {
     /// Extra block range reported by an upstream gap notice.
     from: Option<u64>,
@@ -302,7 +302,7 @@ impl<'a> Session<'a> {
     }
 
     fn add_loss(&mut self, ops: Option<u64>, from: Option<u64>) {
-        let loss = self.loss.get_or_insert_with(|| Loss {
+        let loss = self.loss.get_or_insert(Loss {
             from: None,
             ops: Some(0),
         });
@@ -379,7 +379,9 @@ impl<'a> Session<'a> {
         let Some((want, ack)) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let ack = ack.await.map_err(|e| Error::nats("waiting for an ack", e))?;
+        let ack = ack
+            .await
+            .map_err(|e| Error::nats("waiting for an ack", e))?;
         if ack.duplicate || ack.sequence != want {
             return Err(Error::nats(
                 "checking an ack",

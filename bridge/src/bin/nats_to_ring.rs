@@ -32,7 +32,9 @@ struct Cli {
 }
 
 fn parse_mib(s: &str) -> Result<u64, String> {
-    let n: u64 = s.parse().map_err(|_| format!("{s:?} is not a number of MiB"))?;
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of MiB"))?;
     if n == 0 || !n.is_power_of_two() || n > 1 << 20 {
         return Err(format!("{n} MiB: use a power of two from 1 to 1048576"));
     }
@@ -50,8 +52,11 @@ fn main() -> ExitCode {
         heartbeat: cli.heartbeat,
     };
     common::run("nats-to-ring", |stop| async move {
-        run(&cfg, stop)
-            .await
-            .with_context(|| format!("nats-to-ring {} stream {} -> {}", cfg.nats, cfg.stream, cfg.ring))
+        run(&cfg, stop).await.with_context(|| {
+            format!(
+                "nats-to-ring {} stream {} -> {}",
+                cfg.nats, cfg.stream, cfg.ring
+            )
+        })
     })
 }

@@ -73,8 +73,11 @@ fn main() -> ExitCode {
         },
     };
     common::run("ring-to-nats", |stop| async move {
-        run(&cfg, stop)
-            .await
-            .with_context(|| format!("ring-to-nats {} -> {} stream {}", cfg.ring, cfg.nats, cfg.stream))
+        run(&cfg, stop).await.with_context(|| {
+            format!(
+                "ring-to-nats {} -> {} stream {}",
+                cfg.ring, cfg.nats, cfg.stream
+            )
+        })
     })
 }

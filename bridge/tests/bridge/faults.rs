@@ -41,12 +41,26 @@ fn random_sigkills_and_a_server_restart_lose_and_repeat_nothing() {
     let url = server.url();
     let mut sender = Proc::new(
         RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url, "--ack-timeout", "2s"],
+        &[
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--ack-timeout",
+            "2s",
+        ],
         dir.path().join("ring-to-nats.log"),
     );
     let mut receiver = Proc::new(
         NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url, "--heartbeat", "1s"],
+        &[
+            "--ring",
+            far.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--heartbeat",
+            "1s",
+        ],
         dir.path().join("nats-to-ring.log"),
     );
     // NATS is not there yet: both bridges say so and keep trying.
@@ -54,10 +68,14 @@ fn random_sigkills_and_a_server_restart_lose_and_repeat_nothing() {
     receiver.start();
     let (handle, written) = writer(source, blocks.clone(), Duration::from_millis(8));
     let logs = Proc::logs_of(&[&sender, &receiver]);
-    wait_for("both bridges to report NATS unreachable", Duration::from_secs(20), || {
-        sender.log_text().contains("NATS unreachable")
-            && receiver.log_text().contains("NATS unreachable")
-    });
+    wait_for(
+        "both bridges to report NATS unreachable",
+        Duration::from_secs(20),
+        || {
+            sender.log_text().contains("NATS unreachable")
+                && receiver.log_text().contains("NATS unreachable")
+        },
+    );
     server.start();
 
     let mut rng = fastrand::Rng::with_seed(0x5eed);
@@ -73,7 +91,11 @@ fn random_sigkills_and_a_server_restart_lose_and_repeat_nothing() {
             restarted_server = true;
             continue;
         }
-        let which = if rng.bool() { &mut sender } else { &mut receiver };
+        let which = if rng.bool() {
+            &mut sender
+        } else {
+            &mut receiver
+        };
         which.kill9();
         kills += 1;
         if rng.bool() {
@@ -82,8 +104,16 @@ fn random_sigkills_and_a_server_restart_lose_and_repeat_nothing() {
         which.start();
     }
     let _source = handle.join().unwrap();
-    assert!(restarted_server && kills >= 3, "too few faults: {kills} kills");
-    assert!(sender.exited().is_none() && receiver.exited().is_none(), "{}", logs());
+    assert!(
+        restarted_server && kills >= 3,
+        "too few faults: {kills} kills"
+    );
+    eprintln!("{kills} SIGKILLs and one server restart while {last} blocks were written");
+    assert!(
+        sender.exited().is_none() && receiver.exited().is_none(),
+        "{}",
+        logs()
+    );
 
     let got = read_ring(&far, last, Duration::from_secs(40));
     assert_same(&got, &expected(&blocks), &logs);
@@ -117,20 +147,36 @@ fn the_stream_deleted_under_the_bridges_is_rebuilt_without_gap_or_duplicate() {
     let url = server.url();
     let mut sender = Proc::new(
         RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url, "--ack-timeout", "2s"],
+        &[
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--ack-timeout",
+            "2s",
+        ],
         dir.path().join("ring-to-nats.log"),
     );
     let mut receiver = Proc::new(
         NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url, "--heartbeat", "1s"],
+        &[
+            "--ring",
+            far.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--heartbeat",
+            "1s",
+        ],
         dir.path().join("nats-to-ring.log"),
     );
     sender.start();
     receiver.start();
     let logs = Proc::logs_of(&[&sender, &receiver]);
-    wait_for("the first half in the far ring", Duration::from_secs(30), || {
-        committed(&far) == Some(150)
-    });
+    wait_for(
+        "the first half in the far ring",
+        Duration::from_secs(30),
+        || committed(&far) == Some(150),
+    );
     rt.block_on(js.delete_stream("STEEM")).unwrap();
     blocks[150..].iter().for_each(|b| source.write(b));
     let got = read_ring(&far, 300, Duration::from_secs(45));

@@ -24,12 +24,28 @@ fn the_far_ring_and_the_stream_hold_every_op_once_in_order() {
     let url = server.url();
     let mut sender = Proc::new(
         RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url, "--stream", "CHAIN"],
+        &[
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--stream",
+            "CHAIN",
+        ],
         dir.path().join("ring-to-nats.log"),
     );
     let mut receiver = Proc::new(
         NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url, "--stream", "CHAIN", "--ring-mib", "4"],
+        &[
+            "--ring",
+            far.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--stream",
+            "CHAIN",
+            "--ring-mib",
+            "4",
+        ],
         dir.path().join("nats-to-ring.log"),
     );
     sender.start();
@@ -89,8 +105,18 @@ fn the_far_ring_and_the_stream_hold_every_op_once_in_order() {
         assert!(ack.duplicate, "a republished op was stored again");
         assert_eq!(s.get_info().await.unwrap().state.messages, before);
     });
-    assert_eq!(sender.stop(Duration::from_secs(10)).code(), Some(0), "{}", logs());
-    assert_eq!(receiver.stop(Duration::from_secs(10)).code(), Some(0), "{}", logs());
+    assert_eq!(
+        sender.stop(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        logs()
+    );
+    assert_eq!(
+        receiver.stop(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        logs()
+    );
 }
 
 #[test]
@@ -111,7 +137,14 @@ fn a_durable_consumer_reads_every_op_once_across_a_sender_restart() {
     let url = server.url();
     let mut sender = Proc::new(
         RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url, "--max-in-flight", "8"],
+        &[
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--max-in-flight",
+            "8",
+        ],
         dir.path().join("ring-to-nats.log"),
     );
     sender.start();
@@ -122,7 +155,11 @@ fn a_durable_consumer_reads_every_op_once_across_a_sender_restart() {
             if let Ok(s) = js.get_stream("STEEM").await {
                 break s;
             }
-            assert!(std::time::Instant::now() < deadline, "no stream: {}", logs());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no stream: {}",
+                logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
@@ -168,6 +205,9 @@ fn a_durable_consumer_reads_every_op_once_across_a_sender_restart() {
     // Nothing more arrives: no duplicate came after the last block end.
     rt.block_on(async {
         let more = tokio::time::timeout(Duration::from_millis(700), messages.next()).await;
-        assert!(more.is_err(), "a message after the last block end: {more:?}");
+        assert!(
+            more.is_err(),
+            "a message after the last block end: {more:?}"
+        );
     });
 }

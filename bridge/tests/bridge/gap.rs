@@ -30,9 +30,11 @@ fn a_lapped_sender_publishes_the_exact_loss_and_far_readers_get_it() {
     sender.start();
     receiver.start();
     let logs = Proc::logs_of(&[&sender, &receiver]);
-    wait_for("the first blocks in the far ring", Duration::from_secs(30), || {
-        committed(&far) == Some(40)
-    });
+    wait_for(
+        "the first blocks in the far ring",
+        Duration::from_secs(30),
+        || committed(&far) == Some(40),
+    );
     // Freeze the sender (it has published everything so far), lap it, let it go on.
     sender.signal(libc::SIGSTOP);
     blocks[40..].iter().for_each(|b| source.write(b));
@@ -58,7 +60,11 @@ fn a_lapped_sender_publishes_the_exact_loss_and_far_readers_get_it() {
     want.push(Rec::Gap { from, to, ops });
     want.extend(expected(&blocks[to as usize..]));
     assert_same(&got, &want, &logs);
-    assert!(sender.log_text().contains("LAPPED"), "{}", sender.log_text());
+    assert!(
+        sender.log_text().contains("LAPPED"),
+        "{}",
+        sender.log_text()
+    );
 
     // The stream carries the same notice.
     let rt = runtime();

@@ -50,7 +50,10 @@ pub fn free_port() -> u16 {
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -89,7 +92,14 @@ impl NatsServer {
             .open(&self.log)
             .expect("server log");
         let child = Command::new(&self.bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.store)
             .stdout(Stdio::null())
             .stderr(log)
@@ -114,7 +124,9 @@ impl NatsServer {
     pub fn js(&self, rt: &tokio::runtime::Runtime) -> async_nats::jetstream::Context {
         let url = self.url();
         rt.block_on(async {
-            let client = async_nats::connect(url).await.expect("connect to the test server");
+            let client = async_nats::connect(url)
+                .await
+                .expect("connect to the test server");
             let js = async_nats::jetstream::new(client);
             let deadline = Instant::now() + Duration::from_secs(20);
             // Ready when the JetStream API answers (here: that no such stream exists).
@@ -126,7 +138,10 @@ impl NatsServer {
                 if let async_nats::jetstream::context::GetStreamErrorKind::JetStream(_) = e.kind() {
                     break;
                 }
-                assert!(Instant::now() < deadline, "JetStream never became ready: {e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "JetStream never became ready: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             js
@@ -209,7 +224,11 @@ impl Proc {
             if Instant::now() >= deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("{} did not stop within {limit:?}:\n{}", self.bin, self.log_text());
+                panic!(
+                    "{} did not stop within {limit:?}:\n{}",
+                    self.bin,
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -217,7 +236,9 @@ impl Proc {
 
     /// Exit status if it ended.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().expect("wait"))
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("wait"))
     }
 
     /// A closure printing the logs of `procs`, usable while they are borrowed mutably.
@@ -456,7 +477,10 @@ pub fn read_ring(ring: &Path, last: u64, limit: Duration) -> Vec<Rec> {
 
 /// The last committed block of `ring` (`None` if it has none or does not exist yet).
 pub fn committed(ring: &Path) -> Option<u64> {
-    let sub = Subscriber::open(ring.to_str()?).ok()?.start(Start::Latest).ok()?;
+    let sub = Subscriber::open(ring.to_str()?)
+        .ok()?
+        .start(Start::Latest)
+        .ok()?;
     sub.committed_block()
 }
 
