@@ -447,7 +447,11 @@ impl Feed {
                     }
                 }
                 Err(RecvError::Stopped) => return Ok(Next::Stopped),
-                Err(e @ (RecvError::Lagged { .. } | RecvError::Gap { .. })) => {
+                Err(
+                    e @ (RecvError::Lagged { .. }
+                    | RecvError::Gap { .. }
+                    | RecvError::UpstreamGap { .. }),
+                ) => {
                     note!("{e}; reading on");
                 }
                 Err(e) => return Err(e).context("reading the ring"),

@@ -198,6 +198,22 @@ pub enum RecvError {
         /// First block it reads from the new file.
         resumed_at: u64,
     },
+    /// Blocks were lost before they reached this ring: its writer copies the stream from
+    /// elsewhere (e.g. `nats-to-ring`) and the source lost blocks `from_block..=to_block` (a
+    /// range of block numbers; with sparse numbering not each was a block). The next block this
+    /// reader receives comes after the gap; nothing of the lost blocks will come.
+    #[error(
+        "blocks {from_block}..={to_block} were lost upstream and never reached this ring ({})",
+        lost_ops.map_or("number of ops lost unknown".to_string(), |n| format!("{n} ops lost"))
+    )]
+    UpstreamGap {
+        /// First block number of the gap.
+        from_block: u64,
+        /// Last block number of the gap.
+        to_block: u64,
+        /// Ops the lost blocks held, when the source could count them.
+        lost_ops: Option<u64>,
+    },
     /// The ring holds bytes this protocol never writes.
     #[error("{}: corrupt ring at position {pos}: {reason}", path.display())]
     Corrupt {
@@ -263,6 +279,17 @@ pub enum WriteError {
     /// A topic id that was not returned by `Publisher::topic`.
     #[error("unknown topic id {0}")]
     UnknownTopic(u16),
+    /// `Publisher::gap` with a range that does not lie between the last committed block and
+    /// the open block, or after the open block's first op.
+    #[error("gap notice for blocks {from}..={to} refused: {reason}")]
+    InvalidGap {
+        /// First block of the gap.
+        from: u64,
+        /// Last block of the gap.
+        to: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 #[cfg(feature = "writer")]

@@ -127,7 +127,17 @@ pub enum Kind {
     Op = 2,
     /// Closes a block: `block`, `timestamp`, block id in `trx_id`, op count in `topic_seq`.
     BlockEnd = 3,
+    /// Gap notice, the first record of the block it precedes: blocks were lost upstream before
+    /// they reached this ring. Its payload is [`GAP_PAYLOAD_LEN`] bytes: first and last block
+    /// number lost, then the ops lost ([`GAP_OPS_UNKNOWN`] when unknown), native `u64`s. Like a
+    /// block end it takes no sequence number: `seq` is the one the next op will get.
+    Gap = 5,
 }
+
+/// Payload bytes of a [`Kind::Gap`] record.
+pub const GAP_PAYLOAD_LEN: usize = 24;
+/// Ops-lost value of a gap notice when the number is not known.
+pub const GAP_OPS_UNKNOWN: u64 = u64::MAX;
 
 impl Kind {
     /// The kind for a raw header byte, if it names one.
@@ -136,6 +146,7 @@ impl Kind {
             1 => Some(Kind::Padding),
             2 => Some(Kind::Op),
             3 => Some(Kind::BlockEnd),
+            5 => Some(Kind::Gap),
             _ => None,
         }
     }

@@ -12,7 +12,10 @@
 //! once; when the broadcaster dies mid-block, the partial block is never seen, and the next
 //! broadcaster resumes after the last committed block. Readers keep going across such restarts
 //! (same file, new [epoch](Subscriber::epoch)) and across a replaced ring file (they continue
-//! after the last block they finished, or report [`RecvError::Gap`]).
+//! after the last block they finished, or report [`RecvError::Gap`]). A ring filled from a copy
+//! of another ring (`nats-to-ring` does that) may carry a *gap notice* where its source lost
+//! blocks: readers get [`RecvError::UpstreamGap`] with the lost block range and op count just
+//! before the first block after the gap, and keep going.
 //!
 //! Readers map the file read-only, copy each record out and validate the copy before handing it
 //! over: no reference into live ring memory ever leaves this crate, and any bytes in the file
@@ -57,6 +60,7 @@
 //! Every op record carries its global sequence number and its sequence within its topic. Each
 //! block ends with a block-end record (block number, timestamp, id, op count); the first record
 //! of each block is flagged.
+//! A gap notice (kind 5, see [`layout::Kind::Gap`]) may open a block; it takes no sequence number.
 //!
 //! All accesses to shared memory are atomic 64-bit loads and stores, so concurrent access is
 //! never a data race. The orderings that matter come in labelled pairs (see `ring.rs`):

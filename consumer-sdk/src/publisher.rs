@@ -52,6 +52,15 @@ pub struct Publisher {
     map: MappedMut,
     core: WriterCore,
     epoch: u64,
+    /// The open block: its number, and whether an op or a gap notice is in it already.
+    open: Option<OpenState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenState {
+    number: u64,
+    has_op: bool,
+    has_gap: bool,
 }
 
 impl Publisher {
@@ -107,7 +116,12 @@ impl Publisher {
     fn start(map: MappedMut, core: WriterCore) -> Publisher {
         let ring = RingMut::new(map.words_mut(), map.capacity);
         let epoch = core.claim(&ring, u64::from(std::process::id()), file::heartbeat_now());
-        Publisher { map, core, epoch }
+        Publisher {
+            map,
+            core,
+            epoch,
+            open: None,
+        }
     }
 
     fn ring(&self) -> RingMut<'_> {
@@ -155,7 +169,53 @@ impl Publisher {
         timestamp: u32,
         block_id: [u8; 20],
     ) -> Result<(), WriteError> {
-        Ok(self.core.begin(number, timestamp, block_id)?)
+        self.core.begin(number, timestamp, block_id)?;
+        self.open = Some(OpenState {
+            number,
+            has_op: false,
+            has_gap: false,
+        });
+        Ok(())
+    }
+
+    /// Tell readers that blocks `from..=to` were lost upstream, before the open block: a ring
+    /// fed from another ring's copy (over NATS, say) passes on the loss its source reported.
+    /// `lost_ops` is the number of ops those blocks held, `None` when unknown. Call it right
+    /// after [`Publisher::begin_block`], before any [`Publisher::push`], at most once per
+    /// block; the range must lie after [`Publisher::last_block`] and before the open block.
+    /// Readers get it as [`crate::RecvError::UpstreamGap`] when they reach the block, and only
+    /// if the block commits.
+    pub fn gap(&mut self, from: u64, to: u64, lost_ops: Option<u64>) -> Result<(), WriteError> {
+        let refuse = |reason| WriteError::InvalidGap { from, to, reason };
+        let Some(open) = self.open else {
+            return Err(WriteError::NoBlock);
+        };
+        if from > to {
+            return Err(refuse("the range is empty"));
+        }
+        if to >= open.number {
+            return Err(refuse("it must end before the open block"));
+        }
+        if self.core.last_block().is_some_and(|last| from <= last) {
+            return Err(refuse("it must start after the last committed block"));
+        }
+        if open.has_op {
+            return Err(refuse("it must come before the block's first op"));
+        }
+        if open.has_gap {
+            return Err(refuse("the block has a gap notice already"));
+        }
+        // `GAP_OPS_UNKNOWN` stands for `None`; a count that large cannot be real.
+        let ops = lost_ops.map_or(crate::layout::GAP_OPS_UNKNOWN, |n| {
+            n.min(crate::layout::GAP_OPS_UNKNOWN - 1)
+        });
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
+        self.core.gap(&ring, from, to, ops)?;
+        self.open = Some(OpenState {
+            has_gap: true,
+            ..open
+        });
+        Ok(())
     }
 
     /// Append one op to the open block. `payload` is the op body (compact JSON by convention).
@@ -166,13 +226,18 @@ impl Publisher {
         payload: &[u8],
     ) -> Result<(), WriteError> {
         let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
-        Ok(self.core.push(&ring, topic.0, meta, payload)?)
+        self.core.push(&ring, topic.0, meta, payload)?;
+        if let Some(open) = self.open.as_mut() {
+            open.has_op = true;
+        }
+        Ok(())
     }
 
     /// Make the open block visible to readers, in one atomic step, and wake sleeping readers.
     pub fn commit(&mut self) -> Result<(), WriteError> {
         let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         self.core.commit(&ring)?;
+        self.open = None;
         self.core.heartbeat(&ring, file::heartbeat_now());
         file::futex_wake(ring.notify_word());
         Ok(())
@@ -181,6 +246,7 @@ impl Publisher {
     /// Drop the open block; readers never see any of it.
     pub fn abort_block(&mut self) {
         self.core.abort();
+        self.open = None;
     }
 
     /// Run `hook` at every step of every commit from now on (tests only: it lets a test stop

@@ -235,13 +235,16 @@ impl<'a> Ring<'a> {
                 }
                 room
             }
-            Kind::Op | Kind::BlockEnd => {
+            Kind::Op | Kind::BlockEnd | Kind::Gap => {
                 let len = record_len(header.len as usize) as u64;
                 if len > room {
                     return Err("record runs past the end of the region");
                 }
                 if kind == Kind::BlockEnd && header.len != 0 {
                     return Err("block end record with a payload");
+                }
+                if kind == Kind::Gap && header.len as usize != layout::GAP_PAYLOAD_LEN {
+                    return Err("gap notice with a payload of the wrong size");
                 }
                 len
             }
@@ -638,6 +641,34 @@ impl WriterCore {
         }
     }
 
+    #[cfg(feature = "writer")]
+    /// Append a gap notice (blocks `from..=to` lost upstream, `ops` ops) to the open block; the
+    /// caller checks that it comes before the block's first op and that the range is sound.
+    pub(crate) fn gap(
+        &mut self,
+        ring: &RingMut<'_>,
+        from: u64,
+        to: u64,
+        ops: u64,
+    ) -> Result<(), WriteFault> {
+        let Some(block) = self.block.as_ref() else {
+            return Err(WriteFault::NoBlock);
+        };
+        let header = RecordHeader {
+            len: layout::GAP_PAYLOAD_LEN as u32,
+            kind: Kind::Gap as u8,
+            seq: self.next_seq,
+            block: block.number,
+            timestamp: block.timestamp,
+            ..RecordHeader::default()
+        };
+        let mut payload = [0u8; layout::GAP_PAYLOAD_LEN];
+        for (chunk, v) in payload.chunks_exact_mut(8).zip([from, to, ops]) {
+            chunk.copy_from_slice(&v.to_ne_bytes());
+        }
+        self.append(ring, header, &payload)
+    }
+
     /// Close the open block and make it visible to readers in one step (the tail store).
     pub(crate) fn commit(&mut self, ring: &RingMut<'_>) -> Result<u64, WriteFault> {
         let Some(block) = self.block.as_ref() else {
@@ -872,6 +903,14 @@ pub(crate) enum Polled {
     },
     /// The end of a block (every op of it has been passed).
     BlockEnd(RecordHeader),
+    /// A gap notice: blocks `from..=to` were lost upstream, `ops` ops (or
+    /// [`layout::GAP_OPS_UNKNOWN`]); it opens block `header.block`.
+    Gap {
+        header: RecordHeader,
+        from: u64,
+        to: u64,
+        ops: u64,
+    },
     /// The writer overwrote records before the reader got to them; the reader moved to the
     /// oldest whole block still in the ring.
     Lagged { lost: u64, lost_matching: u64 },
@@ -1067,6 +1106,37 @@ impl ReaderCore {
                     self.pos += len;
                     self.in_block = 0;
                     return Ok(Polled::BlockEnd(h));
+                }
+                Some(Kind::Gap) => {
+                    // Every reader gets it, whatever its topics; validated like an op's copy.
+                    copy_payload(
+                        ring,
+                        self.pos + RECORD_HEADER_LEN as u64,
+                        h.len as usize,
+                        buf,
+                    );
+                    if ring.overwritten(self.pos) {
+                        return self.recover(ring);
+                    }
+                    let word = |i: usize| {
+                        buf.get(i * 8..i * 8 + 8)
+                            .and_then(|b| b.try_into().ok())
+                            .map_or(0, u64::from_ne_bytes)
+                    };
+                    let (from, to, ops) = (word(0), word(1), word(2));
+                    if from > to || to >= h.block {
+                        return Err(corrupt(
+                            self.pos,
+                            format!("gap notice for blocks {from}..={to} in block {}", h.block),
+                        ));
+                    }
+                    self.pos += len;
+                    return Ok(Polled::Gap {
+                        header: h,
+                        from,
+                        to,
+                        ops,
+                    });
                 }
                 _ => {
                     self.pos += len;

@@ -480,6 +480,22 @@ impl Subscriber {
                         op_count: h.topic_seq,
                     })));
                 }
+                Polled::Gap {
+                    header,
+                    from,
+                    to,
+                    ops,
+                } => {
+                    // It opens its block: a cursor in that block (or later) has seen it.
+                    if self.skip.is_some_and(|c| header.block <= c.block) {
+                        continue;
+                    }
+                    return Err(RecvError::UpstreamGap {
+                        from_block: from,
+                        to_block: to,
+                        lost_ops: (ops != crate::layout::GAP_OPS_UNKNOWN).then_some(ops),
+                    });
+                }
                 Polled::Op {
                     header,
                     index_in_block,
@@ -572,7 +588,8 @@ impl Subscriber {
     }
 
     /// A blocking iterator over ops. It yields `Err` for lag and gap reports (and keeps going
-    /// after them), and ends when the stop flag is raised.
+    /// after them: [`RecvError::Lagged`], [`RecvError::Gap`], [`RecvError::UpstreamGap`]), and
+    /// ends when the stop flag is raised.
     pub fn iter(&mut self) -> Iter<'_> {
         Iter { sub: self }
     }

@@ -15,6 +15,7 @@
 mod corrupt;
 mod crash;
 mod files;
+mod gap;
 mod processes;
 mod props;
 

@@ -1,0 +1,393 @@
+//! `nats-to-ring`: rebuild a ring from the stream `ring-to-nats` writes (see the crate docs).
+
+use crate::Error;
+use crate::nats::{self, Backoff, nap};
+use crate::wire::{BlockEndMsg, GapMsg, Msg, OpMsg, unhex};
+use async_nats::jetstream::{self, consumer};
+use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// Settings of `nats-to-ring`.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// NATS server URL.
+    pub nats: String,
+    /// Stream name.
+    pub stream: String,
+    /// Ring name or path (created when missing).
+    pub ring: String,
+    /// Data capacity of a new ring, bytes (a power of two).
+    pub ring_size: u64,
+    /// Longest silence of the server (no message, no heartbeat) before reconnecting.
+    pub heartbeat: Duration,
+}
+
+/// Copy the stream into the ring until `stop` is raised. NATS failures (server restarts, the
+/// stream deleted or missing) are retried with backoff.
+pub async fn run(cfg: &ReceiverConfig, stop: Arc<AtomicBool>) -> Result<(), Error> {
+    let options = CreateOptions {
+        capacity: cfg.ring_size,
+        ..CreateOptions::default()
+    };
+    let mut publisher = Publisher::open_or_create(&cfg.ring, &options)?;
+    info!(
+        ring = %publisher.path().display(),
+        last_block = ?publisher.last_block(),
+        epoch = publisher.epoch(),
+        "ring open"
+    );
+    let Some(client) = nats::connect(&cfg.nats, "nats-to-ring", &stop).await? else {
+        return Ok(());
+    };
+    let js = jetstream::new(client);
+    let mut backoff = Backoff::default();
+    let mut topics = HashMap::new();
+    loop {
+        let mut session = Assembler::new(&mut publisher, &mut topics);
+        match session.run(cfg, &js, &stop, &mut backoff).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                let wait = backoff.next_wait();
+                warn!(error = %e, retry_in = ?wait, "reading the stream interrupted; resuming after the ring's last block");
+                if !nap(wait, &stop).await {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Blocks lost before the next block committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Notice {
+    from: u64,
+    to: u64,
+    ops: Option<u64>,
+}
+
+/// The block being received.
+#[derive(Debug)]
+struct Partial {
+    block: u64,
+    ops: Vec<OpMsg>,
+    /// An op is missing: the block cannot be written.
+    broken: bool,
+}
+
+/// Turns the stream into whole blocks in the ring.
+struct Assembler<'a> {
+    publisher: &'a mut Publisher,
+    topics: &'a mut HashMap<String, TopicId>,
+    open: Option<Partial>,
+    notice: Option<Notice>,
+}
+
+impl<'a> Assembler<'a> {
+    fn new(
+        publisher: &'a mut Publisher,
+        topics: &'a mut HashMap<String, TopicId>,
+    ) -> Assembler<'a> {
+        Assembler {
+            publisher,
+            topics,
+            open: None,
+            notice: None,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        cfg: &ReceiverConfig,
+        js: &jetstream::Context,
+        stop: &AtomicBool,
+        backoff: &mut Backoff,
+    ) -> Result<(), Error> {
+        let Some(mut stream) = nats::get_stream(js, &cfg.stream).await? else {
+            return Err(Error::nats(
+                "looking up the stream",
+                std::io::Error::other(format!(
+                    "stream {} does not exist (yet); is ring-to-nats running?",
+                    cfg.stream
+                )),
+            ));
+        };
+        let prefix = nats::stream_prefix(stream.cached_info())?;
+        let last = self.publisher.last_block();
+        let start = self.start_sequence(&mut stream, last).await?;
+        info!(stream = %cfg.stream, %prefix, ring_last_block = ?last, start_sequence = start, "reading the stream");
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                memory_storage: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::nats("creating a consumer", e))?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1000)
+            .heartbeat(cfg.heartbeat)
+            .expires(cfg.heartbeat * 4)
+            .messages()
+            .await
+            .map_err(|e| Error::nats("starting to read", e))?;
+        let mut beat = Instant::now();
+        let mut reset = false;
+        loop {
+            // Relaxed: a flag with no data attached.
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if beat.elapsed() >= Duration::from_millis(500) {
+                self.publisher.heartbeat();
+                beat = Instant::now();
+            }
+            let next = tokio::time::timeout(Duration::from_millis(200), messages.next()).await;
+            let message = match next {
+                Err(_) => continue,
+                Ok(None) => {
+                    return Err(Error::nats(
+                        "reading the stream",
+                        std::io::Error::other("the consumer ended"),
+                    ));
+                }
+                Ok(Some(Err(e))) => return Err(Error::nats("reading the stream", e)),
+                Ok(Some(Ok(m))) => m,
+            };
+            let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let msg = Msg::decode(
+                &prefix,
+                message.subject.as_str(),
+                message.headers.as_ref().unwrap_or(&Default::default()),
+                message.payload.clone(),
+            );
+            match msg {
+                Ok(msg) => self.apply(msg)?,
+                // Its block (if it was an op) will lack an op and be reported lost.
+                Err(e) => error!(seq, error = %e, "skipping a malformed message"),
+            }
+            if !reset {
+                reset = true;
+                backoff.reset();
+            }
+        }
+    }
+
+    /// The first stream sequence after the ring's last block.
+    async fn start_sequence(
+        &self,
+        stream: &mut jetstream::stream::Stream,
+        last: Option<u64>,
+    ) -> Result<u64, Error> {
+        for _ in 0..8 {
+            let state = stream
+                .info()
+                .await
+                .map_err(|e| Error::nats("reading the stream's state", e))?
+                .state
+                .clone();
+            let Some(last) = last else {
+                return Ok(state.first_sequence.max(1));
+            };
+            if state.messages == 0 {
+                return Ok(state.last_sequence + 1);
+            }
+            if let Some(seq) =
+                nats::first_after(stream, state.first_sequence, state.last_sequence, last).await?
+            {
+                return Ok(seq);
+            }
+        }
+        Err(Error::nats(
+            "looking for the ring's last block in the stream",
+            std::io::Error::other("messages kept expiring during the search"),
+        ))
+    }
+
+    /// Take one message in stream order.
+    fn apply(&mut self, msg: Msg) -> Result<(), Error> {
+        let last = self.publisher.last_block();
+        if last.is_some_and(|l| msg.key() <= l) {
+            debug!(key = msg.key(), "already in the ring");
+            return Ok(());
+        }
+        match msg {
+            Msg::Op(op) => self.op(op),
+            Msg::BlockEnd(end) => return self.block_end(end),
+            Msg::Gap(gap) => self.gap(gap),
+        }
+        Ok(())
+    }
+
+    fn op(&mut self, op: OpMsg) {
+        if let Some(p) = self.open.as_mut()
+            && p.block == op.block
+        {
+            let have = p.ops.len() as u64;
+            let index = u64::from(op.index_in_block);
+            if p.broken || index < have {
+                // Part of a block that cannot be written, or an op seen already.
+                return;
+            }
+            if index > have {
+                warn!(
+                    block = op.block,
+                    index,
+                    expected = have,
+                    "an op of this block is missing from the stream"
+                );
+                p.broken = true;
+                p.ops.clear();
+                return;
+            }
+            p.ops.push(op);
+            return;
+        }
+        if let Some(old) = self.open.take() {
+            warn!(
+                block = old.block,
+                "a block without its end in the stream; it is lost"
+            );
+            self.lost(old.block, old.block, None);
+        }
+        let broken = op.index_in_block != 0;
+        if broken {
+            warn!(
+                block = op.block,
+                index = op.index_in_block,
+                "the stream holds this block only from a later op"
+            );
+        }
+        self.open = Some(Partial {
+            block: op.block,
+            ops: if broken { Vec::new() } else { vec![op] },
+            broken,
+        });
+    }
+
+    fn gap(&mut self, gap: GapMsg) {
+        // A partial block before the gap is part of it (and of its op count).
+        if self.open.as_ref().is_some_and(|p| p.block < gap.resume) {
+            self.open = None;
+        }
+        error!(
+            from = gap.from,
+            to = gap.to,
+            ops_lost = ?gap.ops_lost,
+            "the source lost blocks; its readers here will be told"
+        );
+        self.lost(gap.from, gap.to, gap.ops_lost);
+    }
+
+    fn lost(&mut self, from: u64, to: u64, ops: Option<u64>) {
+        let last = self.publisher.last_block();
+        // Only blocks after the ring's last can be reported; what was cut off is not counted.
+        let floor = last.map_or(0, |l| l + 1);
+        let (from, ops) = if from < floor {
+            (floor, None)
+        } else {
+            (from, ops)
+        };
+        if from > to {
+            return;
+        }
+        self.notice = Some(match self.notice {
+            None => Notice { from, to, ops },
+            Some(n) => Notice {
+                from: n.from.min(from),
+                to: n.to.max(to),
+                ops: n.ops.zip(ops).map(|(a, b)| a.saturating_add(b)),
+            },
+        });
+    }
+
+    fn block_end(&mut self, end: BlockEndMsg) -> Result<(), Error> {
+        let open = self.open.take();
+        if let Some(p) = open.as_ref().filter(|p| p.block != end.block) {
+            warn!(
+                block = p.block,
+                "a block without its end in the stream; it is lost"
+            );
+            self.lost(p.block, p.block, None);
+        }
+        let ops = match open {
+            Some(p) if p.block == end.block => {
+                if p.broken || p.ops.len() as u64 != end.ops {
+                    None
+                } else {
+                    Some(p.ops)
+                }
+            }
+            _ if end.ops == 0 => Some(Vec::new()),
+            _ => None,
+        };
+        let Some(ops) = ops else {
+            warn!(
+                block = end.block,
+                ops = end.ops,
+                "the stream lacks ops of this block; it is lost"
+            );
+            self.lost(end.block, end.block, None);
+            return Ok(());
+        };
+        // Blocks between the ring's last and the one before this are missing from the stream
+        // (expired, or the stream was recreated later on), unless a notice covers them already.
+        let last = self.publisher.last_block();
+        if let (Some(last), Some(previous)) = (last, end.previous) {
+            let covered = self.notice.map_or(last, |n| n.to.max(last));
+            if previous > covered {
+                warn!(
+                    ring_last = last,
+                    previous, "blocks are missing from the stream; its readers here will be told"
+                );
+                self.lost(covered + 1, previous, None);
+            }
+        }
+        self.write(&end, &ops)
+    }
+
+    fn write(&mut self, end: &BlockEndMsg, ops: &[OpMsg]) -> Result<(), Error> {
+        let id = unhex(&end.id).unwrap_or([0; 20]);
+        let publisher = &mut *self.publisher;
+        publisher.begin_block(end.block, end.timestamp, id)?;
+        let written = (|| {
+            if let Some(n) = self.notice.filter(|n| n.to < end.block) {
+                publisher.gap(n.from, n.to, n.ops)?;
+            }
+            for op in ops {
+                let topic = match self.topics.get(&op.topic) {
+                    Some(&t) => t,
+                    None => {
+                        let t = publisher.topic(&op.topic)?;
+                        self.topics.insert(op.topic.clone(), t);
+                        t
+                    }
+                };
+                let meta = OpMeta {
+                    trx_index: op.trx_index,
+                    trx_id: op.trx_id,
+                    op_index: op.op_index,
+                    virtual_op: op.virtual_op,
+                };
+                publisher.push(topic, &meta, &op.body)?;
+            }
+            publisher.commit()
+        })();
+        if let Err(e) = written {
+            publisher.abort_block();
+            return Err(e.into());
+        }
+        self.notice = None;
+        Ok(())
+    }
+}
