@@ -1212,6 +1212,30 @@ fn vote_stats_reports_every_interval_and_sums_up_on_sigterm() {
     assert!(empty <= 1, "{rest:#?}");
 }
 
+#[test]
+fn a_cursor_in_a_missing_directory_is_refused_at_start() {
+    let (dir, ring) = full_ring();
+    let missing = dir.path().join("nowhere");
+    let cursor = missing.join("c.json");
+    for bin in [DUMP, NEW_POSTS] {
+        let out = Command::new(bin)
+            .args(["--ring", &ring, "--from", "earliest"])
+            .args(["--cursor", cursor.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the directory {} does not exist",
+                missing.display()
+            )),
+            "{bin}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{bin} printed nothing");
+    }
+}
+
 // ------------------------------------------------------------------------------- CLI --
 
 #[test]
