@@ -492,15 +492,15 @@ supervise() {
 	# are allowed to fail: the terminal's Ctrl-C goes to them too, and kills them.
 	trap abort EXIT
 	catch_stop_signals
-	for name in "${names[@]}"; do
-		start_process "$name"
-	done
 	say "supervising ${#names[@]} processes from $procfile (pid $$): ${names[*]}"
 	for note in "${notes[@]}"; do
 		say "$note"
 	done
 	say "their output follows as 'NAME | line' (also in $LOG_DIR/NAME.log); Ctrl-C stops them all;"
 	say "in another terminal: ./run.sh status (who runs, restarts), ./run.sh logs [NAME]"
+	for name in "${names[@]}"; do
+		start_process "$name"
+	done
 
 	# Each turn handles what happened, then blocks until a child exits: a process, an output
 	# reader, or a `sleep` started to end when the next restart is due. Bash does not report
