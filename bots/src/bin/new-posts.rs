@@ -136,7 +136,10 @@ fn recall_printed(
     };
     loop {
         match feed.next(Duration::ZERO)? {
-            Next::Event(Event::Op(op)) if op.cursor() <= saved => {
+            // By position only: a cursor saved at a block end has no transaction indexes.
+            Next::Event(Event::Op(op))
+                if (op.block(), op.index_in_block()) <= (saved.block, saved.index_in_block) =>
+            {
                 if let Some(key) = post_key(&op) {
                     printed.insert(key);
                 }

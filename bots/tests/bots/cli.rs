@@ -1000,6 +1000,50 @@ fn comment(parent_author: &str, author: &str, permlink: &str) -> Value {
 }
 
 #[test]
+fn new_posts_restarted_with_its_cursor_prints_neither_old_posts_nor_their_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, mut p) = create_ring(dir.path(), 1 << 20);
+    publish(
+        &mut p,
+        &made_up_block(100, &[("comment", comment("", "alice", "first"))]),
+    );
+    let cursor = dir.path().join("new-posts.cursor");
+    let args = [
+        "--ring",
+        &ring,
+        "--from",
+        "earliest",
+        "--cursor",
+        cursor.to_str().unwrap(),
+    ];
+    let mut bot = Bot::start(NEW_POSTS, &args);
+    assert_eq!(bot.line(), "https://steemit.com/@alice/first");
+    bot.signal(libc::SIGTERM);
+    let (status, rest, stderr) = bot.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // While it was down: an edit of the post it printed, a reply, and a new post.
+    publish(
+        &mut p,
+        &made_up_block(
+            101,
+            &[
+                ("comment", comment("", "alice", "first")),
+                ("comment", comment("alice", "carol", "re-first")),
+                ("comment", comment("", "bob", "second")),
+            ],
+        ),
+    );
+    let mut bot = Bot::start(NEW_POSTS, &args);
+    assert_eq!(bot.line(), "https://steemit.com/@bob/second");
+    bot.signal(libc::SIGTERM);
+    let (status, rest, stderr) = bot.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(rest.is_empty(), "only the new post: {rest:?}");
+}
+
+#[test]
 fn new_posts_prints_the_urls_of_top_level_posts() {
     let (_dir, ring) = ring_with_last_block(&[
         // An edit of a post seen before, and a reply: neither is a new post.
