@@ -4,8 +4,9 @@
 # One supervisor (this script) starts every Procfile entry as `bash -c COMMAND` in a
 # process group of its own, so that stopping a process also stops whatever it spawned.
 # A single loop blocks in `wait -n` until a child exits or a `sleep` started for the next
-# due restart ends, and schedules restarts: an idle swarm costs the supervisor nothing. Output of each process goes through a small reader that
-# appends it to LOG_DIR/NAME.log and prints it as "NAME | line". The supervisor keeps
+# due restart ends (2 s at most), and schedules restarts: an idle swarm wakes it rarely.
+# Output of each process goes through a small reader that appends it to LOG_DIR/NAME.log
+# and prints it as "NAME | line". The supervisor keeps
 # one state file per process in RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
 set -euo pipefail
 
