@@ -609,7 +609,7 @@ cmd_status() {
 				set_duration $((now > exited ? now - exited : 0))
 				last_exit+=", $duration ago"
 			fi
-			if [[ $state == restarting && $restart_at =~ ^[0-9]+$ ]]; then
+			if [[ -n $running && $state == restarting && $restart_at =~ ^[0-9]+$ ]]; then
 				if ((restart_at > now)); then
 					set_duration $((restart_at - now))
 					last_exit+="; restart in $duration"
