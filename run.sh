@@ -543,7 +543,7 @@ all_states_written() {
 }
 
 start_detached() {
-	local launched deadline
+	local launched deadline note
 	refuse_if_running
 	mkdir -p "$RUN_DIR" "$LOG_DIR"
 	rm -f "$RUN_DIR/supervisor.pid"
@@ -561,6 +561,9 @@ start_detached() {
 		sleep 0.1
 	done
 	echo "run.sh: the swarm runs in the background (supervisor pid $supervisor)"
+	for note in "${notes[@]}"; do
+		echo "run.sh: $note"
+	done
 	echo "run.sh: see ./run.sh status, ./run.sh logs [NAME], ./run.sh stop; own messages in $LOG_DIR/run.sh.log"
 }
 
