@@ -1083,7 +1083,10 @@ fn notes_are_shown_and_swarm_dir_lasts_one_run() {
         assert_eq!(stopped.status.code(), Some(0));
     }
     let started = swarm.read("cmd-start.stdout");
-    assert!(started.contains("run.sh: This swarm shows a note.\n"), "{started}");
+    assert!(
+        started.contains("run.sh: This swarm shows a note.\n"),
+        "{started}"
+    );
     assert!(started.contains("run.sh: Another one.\n"), "{started}");
     let log = swarm.read("logs/run.sh.log");
     assert!(log.contains("run.sh | This swarm shows a note.\n"), "{log}");

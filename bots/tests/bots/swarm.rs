@@ -261,6 +261,8 @@ fn assert_post_printed_once(swarm: &Swarm) {
 /// The demo as shipped: the repository's Procfile (only its pace raised) under run.sh, with the
 /// binaries of this build and the bundled data.
 fn demo_swarm() -> Swarm {
+    // (fails with a clear message if the broadcaster of this build is missing)
+    broadcaster();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let procfile = std::fs::read_to_string(repo.join("Procfile")).expect("the Procfile");
     assert!(procfile.contains("--pace 50ms"), "{procfile}");
