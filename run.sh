@@ -3,10 +3,11 @@
 #
 # One supervisor (this script) starts every Procfile entry as `bash -c COMMAND` in a
 # process group of its own, so that stopping a process also stops whatever it spawned.
-# A single loop waits for any child to exit (`wait -n`, woken every TICK by a `sleep`)
-# and schedules restarts. Output of each process goes through a small reader that
-# appends it to LOG_DIR/NAME.log and prints it as "NAME | line". The supervisor keeps
-# one state file per process in RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
+# A single loop blocks in `wait -n` until a child exits or a `sleep` started for the next
+# due restart ends (2 s at most), and schedules restarts: an idle swarm wakes it rarely.
+# Output of each process goes through a small reader that appends it to LOG_DIR/NAME.log
+# and prints it as "NAME | line". The supervisor keeps one state file per process in
+# RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
 set -euo pipefail
 
 usage() {
@@ -18,7 +19,8 @@ Commands:
   start        build the workspace (cargo build --release --workspace --bins), then run
                every process of the Procfile, restarting those that die, until Ctrl-C,
                SIGTERM or SIGHUP stops them all; this is the default command
-  status       each process's state, pid, uptime, restart count and last exit
+  status       each process's state, pid, uptime, restart count and last exit (when,
+               and when a process waiting to be restarted will be)
   stop         stop a swarm started with --detach (or one running in another terminal)
   logs [NAME]  follow the log of NAME, or of every process (tail -F)
 
@@ -28,19 +30,22 @@ Options of start:
   --detach          run the swarm in the background and return
 
 Procfile: one `name: command` per line; names are made of A-Z a-z 0-9 _ -; lines
-starting with # and blank lines are skipped. Commands run with bash -c in the
-Procfile's directory, with target/release first on PATH.
+starting with # and blank lines are skipped, except that lines starting with #> are
+shown when the swarm starts. Commands run with bash -c in the Procfile's directory,
+with target/release first on PATH, and SWARM_DIR set to a directory that start
+empties: what lives there (rings, cursors) lasts one run of the swarm, across restarts.
 
 Environment (durations in seconds, fractions allowed):
-  RESTART_DELAY=3   wait this long before restarting a process that exited
-  MIN_UPTIME=10     a process dying sooner than this after its start died quickly:
-                    the k-th quick death in a row waits RESTART_DELAY * 2^(k-1)
-  MAX_BACKOFF=60    the longest wait before a restart
+  RESTART_DELAY=0.2 wait this long before restarting a process that exited
+  MIN_UPTIME=2      a process dying sooner than this after its start died quickly:
+                    the k-th quick death in a row waits RESTART_DELAY * 2^(k-1);
+                    a process that lived longer starts counting anew
+  MAX_BACKOFF=15    the longest wait before a restart
   MAX_RESTARTS=10   give up on a process after this many quick deaths in a row
   KILL_TIMEOUT=3    on stop, SIGKILL what is still running this long after SIGTERM
-  RUN_DIR=run       where the state lives (pid file, status files), and
-  LOG_DIR=logs      where the NAME.log files go; by default both are in the directory
-                    of run.sh
+  RUN_DIR=run       where the state lives (pid file, status files, SWARM_DIR=RUN_DIR/swarm),
+  LOG_DIR=logs      and where the NAME.log files go; by default both are in the
+                    directory of run.sh
 EOF
 }
 
@@ -69,7 +74,9 @@ fi
 REPO_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT="$REPO_DIR/$(basename -- "${BASH_SOURCE[0]}")"
 NAME_RE='^[A-Za-z0-9_-]+$'
-TICK=0.1
+# How long the supervisor blocks at most when no restart is due, in microseconds (see the
+# main loop in supervise: it bounds the delay of an exit that `wait -n` did not report).
+SAFETY_WAKE_US=2000000
 
 absolute() {
 	if [[ $1 == /* ]]; then echo "$1"; else echo "$2/$1"; fi
@@ -78,7 +85,8 @@ absolute() {
 RUN_DIR=$(absolute "${RUN_DIR:-$REPO_DIR/run}" "$PWD")
 LOG_DIR=$(absolute "${LOG_DIR:-$REPO_DIR/logs}" "$PWD")
 TARGET_DIR=$(absolute "${CARGO_TARGET_DIR:-target}" "$REPO_DIR")
-export RUN_DIR LOG_DIR
+SWARM_DIR=$RUN_DIR/swarm
+export RUN_DIR LOG_DIR SWARM_DIR
 
 # Prints the seconds $2 ("3", "0.2") of setting $1 as integer microseconds.
 seconds_to_us() {
@@ -87,9 +95,9 @@ seconds_to_us() {
 	echo $((10#${BASH_REMATCH[1]} * 1000000 + 10#${fraction:0:6}))
 }
 
-restart_delay_us=$(seconds_to_us RESTART_DELAY "${RESTART_DELAY:-3}")
-min_uptime_us=$(seconds_to_us MIN_UPTIME "${MIN_UPTIME:-10}")
-max_backoff_us=$(seconds_to_us MAX_BACKOFF "${MAX_BACKOFF:-60}")
+restart_delay_us=$(seconds_to_us RESTART_DELAY "${RESTART_DELAY:-0.2}")
+min_uptime_us=$(seconds_to_us MIN_UPTIME "${MIN_UPTIME:-2}")
+max_backoff_us=$(seconds_to_us MAX_BACKOFF "${MAX_BACKOFF:-15}")
 kill_timeout_us=$(seconds_to_us KILL_TIMEOUT "${KILL_TIMEOUT:-3}")
 max_restarts=${MAX_RESTARTS:-10}
 [[ $max_restarts =~ ^[0-9]{1,9}$ ]] || usage_error "MAX_RESTARTS must be a whole number, got '$max_restarts'"
@@ -156,7 +164,7 @@ find_supervisor() {
 		<"$RUN_DIR/supervisor.pid" && is_alive "$supervisor" "$supervisor_start"
 }
 
-declare -a names=()
+declare -a names=() notes=()
 declare -A commands=()
 
 parse_procfile() {
@@ -167,6 +175,11 @@ parse_procfile() {
 	while IFS= read -r line || [[ -n $line ]]; do
 		number=$((number + 1))
 		line=${line%$'\r'}
+		if [[ $line == '#>'* ]]; then
+			line=${line#'#>'}
+			notes+=("${line# }")
+			continue
+		fi
 		[[ $line =~ $skip_re ]] && continue
 		[[ $line =~ $entry_re ]] || die "$file:$number: expected 'name: command', got: $line"
 		name=${BASH_REMATCH[1]}
@@ -178,26 +191,28 @@ parse_procfile() {
 }
 
 build() {
-	say "building: cargo build --release --workspace --bins"
+	say "building the workspace: cargo build --release --workspace --bins"
+	say "(the first build compiles every dependency and takes several minutes; later ones take seconds)"
 	(cd "$REPO_DIR" && cargo build --release --workspace --bins) || die "the build failed"
 }
 
 # Supervisor state, one entry per process name.
 declare -A pids=() started_us=() started_at=() restarts=() quick_deaths=() state=()
-declare -A last_exit=() restart_at_us=() leftover_group=()
+declare -A last_exit=() exited_at=() restart_at_us=() leftover_group=()
 declare -A name_of_pid=() # running process -> its name
 declare -A reader_pids=() # output readers (prefix_output) still running
+declare -A tick_until=()  # running `sleep` -> when it ends (µs since the epoch)
 stop_signal=''
-tick_pid=''
 
 # Replaces RUN_DIR/procs/NAME in one step (mv), so `status` never reads half a file.
 # A failure to write (full disk...) must not bring the supervisor down.
 write_state() {
 	local name=$1 file="$RUN_DIR/procs/$1"
 	{
-		printf 'pid=%s\nstarted=%s\nrestarts=%s\nstate=%s\nlast_exit=%s\n' \
+		printf 'pid=%s\nstarted=%s\nrestarts=%s\nstate=%s\nlast_exit=%s\nexited=%s\nrestart_at=%s\n' \
 			"${pids[$name]}" "${started_at[$name]}" "${restarts[$name]}" "${state[$name]}" \
-			"${last_exit[$name]}" >"$RUN_DIR/procs/.$name.tmp" &&
+			"${last_exit[$name]}" "${exited_at[$name]}" "${restart_at_us[$name]}" \
+			>"$RUN_DIR/procs/.$name.tmp" &&
 			mv -f "$RUN_DIR/procs/.$name.tmp" "$file"
 	} || say "cannot write $file"
 }
@@ -246,6 +261,7 @@ start_process() {
 	started_us[$name]=$now
 	started_at[$name]=$EPOCHREALTIME
 	state[$name]=running
+	restart_at_us[$name]=''
 	write_state "$name"
 	say "$name started (pid $pid)"
 }
@@ -262,11 +278,13 @@ handle_exit() {
 	leftover_group[$name]=$pid
 	set_exit_reason "$status"
 	last_exit[$name]=$reason
+	exited_at[$name]=$now
 	if ((uptime < min_uptime_us)); then
 		quick_deaths[$name]=$((quick_deaths[$name] + 1))
 	else
 		quick_deaths[$name]=0
 	fi
+	restart_at_us[$name]=''
 	if ((quick_deaths[$name] > 0 && quick_deaths[$name] >= max_restarts)); then
 		state[$name]=given-up
 		say "GIVING UP on $name: it died within MIN_UPTIME ${quick_deaths[$name]} times in a row" \
@@ -371,6 +389,38 @@ all_groups() {
 	done
 }
 
+# Makes sure `wait -n` returns by $1 (µs since the epoch): starts a `sleep` ending then,
+# unless one ends by then already. A sleep that ends later is left to run out: its exit
+# only wakes the loop once more, which costs less than killing it.
+wake_by() {
+	local due=$1 tick seconds
+	now_us
+	for tick in "${!tick_until[@]}"; do
+		# (a sleep that is gone without `wait -n` telling, if someone killed it, is forgotten)
+		if ((tick_until[$tick] < now)) && ! kill -0 "$tick" 2>/dev/null; then
+			unset "tick_until[$tick]"
+		elif ((tick_until[$tick] <= due)); then
+			return 0
+		fi
+	done
+	if ((due < now)); then due=$now; fi
+	printf -v seconds '%d.%06d' $(((due - now) / 1000000)) $(((due - now) % 1000000))
+	sleep "$seconds" {msg_fd}>&- &
+	tick_until[$!]=$due
+}
+
+# Sets due to the time of the earliest restart (µs since the epoch), or to $1 if none is
+# due sooner.
+set_next_wake() {
+	local name
+	due=$1
+	for name in "${names[@]}"; do
+		if [[ ${state[$name]} == restarting ]] && ((restart_at_us[$name] < due)); then
+			due=${restart_at_us[$name]}
+		fi
+	done
+}
+
 # Runs if the supervisor dies of an unexpected error: leave no process behind.
 abort() {
 	local groups
@@ -411,6 +461,7 @@ stop_all() {
 	if ! wait_until_gone $((now + 1000000)) pids "${readers[@]}"; then
 		kill -TERM "${readers[@]}" 2>/dev/null || true
 	fi
+	if ((${#tick_until[@]} > 0)); then kill "${!tick_until[@]}" 2>/dev/null || true; fi
 	wait
 	rm -rf "$RUN_DIR/supervisor.pid" "$RUN_DIR/fifos"
 	trap - EXIT
@@ -418,11 +469,11 @@ stop_all() {
 }
 
 supervise() {
-	local name exited status
-	if find_supervisor; then die "already running (supervisor pid $supervisor); use ./run.sh stop"; fi
+	local name exited status due note
+	refuse_if_running
 	mkdir -p "$RUN_DIR" "$LOG_DIR"
-	rm -rf "$RUN_DIR/procs" "$RUN_DIR/fifos"
-	mkdir "$RUN_DIR/procs" "$RUN_DIR/fifos"
+	rm -rf "$RUN_DIR/procs" "$RUN_DIR/fifos" "$SWARM_DIR"
+	mkdir "$RUN_DIR/procs" "$RUN_DIR/fifos" "$SWARM_DIR"
 	printf '%s\n' "${names[@]}" >"$RUN_DIR/names"
 	export PATH="$TARGET_DIR/release:$PATH"
 	cd "$(dirname "$procfile")"
@@ -433,6 +484,7 @@ supervise() {
 	for name in "${names[@]}"; do
 		mkfifo "$RUN_DIR/fifos/$name"
 		pids[$name]='' restarts[$name]=0 quick_deaths[$name]=0 last_exit[$name]='' leftover_group[$name]=''
+		exited_at[$name]='' restart_at_us[$name]=''
 	done
 	proc_stat $$
 	printf '%s %s %s %s\n' $$ "$proc_start" "$EPOCHREALTIME" "$kill_timeout_us" >"$RUN_DIR/supervisor.pid.tmp"
@@ -441,25 +493,34 @@ supervise() {
 	# are allowed to fail: the terminal's Ctrl-C goes to them too, and kills them.
 	trap abort EXIT
 	catch_stop_signals
+	say "supervising ${#names[@]} processes from $procfile (pid $$): ${names[*]}"
+	for note in "${notes[@]}"; do
+		say "$note"
+	done
+	say "their output follows as 'NAME | line' (also in $LOG_DIR/NAME.log); Ctrl-C stops them all;"
+	say "in another terminal: ./run.sh status (who runs, restarts), ./run.sh logs [NAME]"
 	for name in "${names[@]}"; do
 		start_process "$name"
 	done
-	say "supervising ${#names[@]} processes from $procfile (pid $$); Ctrl-C stops them all"
 
+	# Each turn handles what happened, then blocks until a child exits: a process, an output
+	# reader, or a `sleep` started to end when the next restart is due. Bash does not report
+	# to `wait -n` a child killed by a signal (SIGKILL...) if it noticed the death between two
+	# commands before the wait: handle_missed_exits finds those, and so that one dying in the
+	# instant between that check and the wait is not waited out forever, the wait never lasts
+	# longer than SAFETY_WAKE_US (one `sleep` every 2 s: nothing next to the swarm's cost).
 	while [[ -z $stop_signal ]]; do
 		handle_missed_exits
 		restart_due_processes
-		# (a tick that is gone without `wait -n` telling, if someone killed it, is replaced)
-		if [[ -z $tick_pid ]] || ! kill -0 "$tick_pid" 2>/dev/null; then
-			sleep "$TICK" &
-			tick_pid=$!
-		fi
+		now_us
+		set_next_wake $((now + SAFETY_WAKE_US))
+		wake_by "$due"
 		exited='' status=0
 		wait -n -p exited || status=$?
 		if [[ -z ${exited:-} ]]; then
 			continue # a trapped signal interrupted the wait
-		elif [[ $exited == "$tick_pid" ]]; then
-			tick_pid=''
+		elif [[ -n ${tick_until[$exited]:-} ]]; then
+			unset "tick_until[$exited]"
 		elif [[ -n ${name_of_pid[$exited]:-} ]]; then
 			handle_exit "${name_of_pid[$exited]}" "$status"
 		else
@@ -467,6 +528,10 @@ supervise() {
 		fi
 	done
 	stop_all
+}
+
+refuse_if_running() {
+	if find_supervisor; then die "already running (supervisor pid $supervisor); use ./run.sh stop"; fi
 }
 
 # Succeeds once the supervisor has written the state file of every process.
@@ -478,8 +543,8 @@ all_states_written() {
 }
 
 start_detached() {
-	local launched deadline
-	if find_supervisor; then die "already running (supervisor pid $supervisor); use ./run.sh stop"; fi
+	local launched deadline note
+	refuse_if_running
 	mkdir -p "$RUN_DIR" "$LOG_DIR"
 	rm -f "$RUN_DIR/supervisor.pid"
 	(
@@ -496,12 +561,15 @@ start_detached() {
 		sleep 0.1
 	done
 	echo "run.sh: the swarm runs in the background (supervisor pid $supervisor)"
+	for note in "${notes[@]}"; do
+		echo "run.sh: $note"
+	done
 	echo "run.sh: see ./run.sh status, ./run.sh logs [NAME], ./run.sh stop; own messages in $LOG_DIR/run.sh.log"
 }
 
 cmd_status() {
 	local running="" name key value width=4 file duration
-	local pid started restarts state last_exit uptime
+	local pid started restarts state last_exit exited restart_at uptime
 	now_us
 	if find_supervisor; then
 		running=1
@@ -519,7 +587,7 @@ cmd_status() {
 		done
 		printf "%-${width}s  %-10s  %-7s  %-8s  %-8s  %s\n" NAME STATE PID UPTIME RESTARTS "LAST EXIT"
 		for name in "${names[@]}"; do
-			pid='' started='' restarts='' state='' last_exit=''
+			pid='' started='' restarts='' state='' last_exit='' exited='' restart_at=''
 			file="$RUN_DIR/procs/$name"
 			if [[ -f $file ]]; then
 				while IFS='=' read -r key value; do
@@ -529,6 +597,8 @@ cmd_status() {
 					restarts) restarts=$value ;;
 					state) state=$value ;;
 					last_exit) last_exit=$value ;;
+					exited) exited=$value ;;
+					restart_at) restart_at=$value ;;
 					esac
 				done <"$file"
 			fi
@@ -536,6 +606,19 @@ cmd_status() {
 			if [[ $state == running && -n $started ]]; then
 				set_duration $((now - started))
 				uptime=$duration
+			fi
+			# When it exited, and when a process waiting for its restart gets it.
+			if [[ -n $last_exit && $exited =~ ^[0-9]+$ ]]; then
+				set_duration $((now > exited ? now - exited : 0))
+				last_exit+=", $duration ago"
+			fi
+			if [[ -n $running && $state == restarting && $restart_at =~ ^[0-9]+$ ]]; then
+				if ((restart_at > now)); then
+					set_duration $((restart_at - now))
+					last_exit+="; restart in $duration"
+				else
+					last_exit+="; restart due now"
+				fi
 			fi
 			printf "%-${width}s  %-10s  %-7s  %-8s  %-8s  %s\n" "$name" "${state:-unknown}" "${pid:--}" \
 				"$uptime" "${restarts:--}" "${last_exit:--}"
@@ -612,6 +695,8 @@ help) usage ;;
 start)
 	if [[ -n $procfile ]]; then procfile=$(absolute "$procfile" "$PWD"); else procfile=$REPO_DIR/Procfile; fi
 	parse_procfile "$procfile"
+	# Checked before the build, which can take minutes (and checked again after it).
+	refuse_if_running
 	if ((build)); then build; fi
 	if ((detach)); then start_detached; else supervise; fi
 	;;

@@ -195,10 +195,27 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            note!("error: {e:#}");
+            note!("error: {}", causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by ": ", each said once: an error whose message already
+/// includes its source's is not followed by that source again.
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -525,11 +542,23 @@ impl Checkpoint {
         }
     }
 
-    /// The cursor saved by an earlier run, if any.
+    /// The cursor saved by an earlier run, if any. A cursor file whose directory does not exist
+    /// is an error now, rather than at the first save.
     pub fn load(&mut self) -> anyhow::Result<Option<Cursor>> {
         let Some(file) = &self.file else {
             return Ok(None);
         };
+        let dir = match file.path().parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "cursor file {}: the directory {} does not exist",
+                file.path().display(),
+                dir.display()
+            );
+        }
         let cursor = file.load()?;
         self.saved = cursor;
         Ok(cursor)
@@ -653,6 +682,26 @@ mod tests {
         assert!(check_until(StartAt::Block(9), Some(8)).is_err());
         assert!(check_until(StartAt::Block(9), Some(9)).is_ok());
         assert!(check_until(StartAt::Latest, Some(1)).is_ok());
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = io::Error::new(io::ErrorKind::NotFound, "gone");
+        #[derive(Debug)]
+        struct Wraps(io::Error);
+        impl fmt::Display for Wraps {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "/x/c.json: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wraps {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Wraps(io)).context("saving the cursor");
+        assert_eq!(format!("{e:#}"), "saving the cursor: /x/c.json: gone: gone");
+        assert_eq!(causes(&e), "saving the cursor: /x/c.json: gone");
     }
 
     #[test]

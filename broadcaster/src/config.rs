@@ -208,6 +208,10 @@ pub struct Cli {
     #[arg(long, value_name = "realtime|max|INTERVAL", env = "BROADCASTER_PACE", value_parser = parse_pace)]
     pub pace: Option<Pace>,
 
+    /// Log and skip replay lines that are not JSON block objects, instead of stopping at the first
+    #[arg(long, env = "BROADCASTER_SKIP_BAD_LINES")]
+    pub skip_bad_lines: bool,
+
     /// Append every fetched block (the block object, one compact line) to FILE, readable by --replay
     #[arg(long, value_name = "FILE", env = "BROADCASTER_RECORD")]
     pub record: Option<PathBuf>,
@@ -316,6 +320,8 @@ pub struct Config {
     pub virtual_ops: bool,
     /// Where to record fetched blocks.
     pub record: Option<PathBuf>,
+    /// Replay: log and skip lines that are not block objects instead of stopping.
+    pub skip_bad_lines: bool,
     /// Node request timeout.
     pub request_timeout: Duration,
     /// Knobs that are not flags.
@@ -346,6 +352,7 @@ impl Config {
             stop_block: None,
             virtual_ops: false,
             record: None,
+            skip_bad_lines: false,
             request_timeout: Duration::from_secs(5),
             tuning: Tuning::default(),
         }
@@ -418,6 +425,9 @@ impl Cli {
                 if self.pace.is_some() {
                     return Err(ConfigError::NeedsReplay("--pace"));
                 }
+                if self.skip_bad_lines {
+                    return Err(ConfigError::NeedsReplay("--skip-bad-lines"));
+                }
                 Source::Nodes(self.nodes)
             }
         };
@@ -430,6 +440,7 @@ impl Cli {
             stop_block: self.stop_block,
             virtual_ops: self.virtual_ops,
             record: self.record,
+            skip_bad_lines: self.skip_bad_lines,
             request_timeout: self.request_timeout,
             tuning: Tuning::default(),
         })
@@ -520,6 +531,12 @@ mod tests {
         assert_eq!(config.ring_path, PathBuf::from("./x.ring"));
         assert_eq!(config.start_block, Some(StartBlock::Number(5)));
         assert_eq!(config.request_timeout, Duration::from_millis(300));
+        assert!(!config.skip_bad_lines);
+        let config = parse(&["--replay", "f", "--skip-bad-lines"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert!(config.skip_bad_lines);
     }
 
     #[test]
@@ -535,6 +552,11 @@ mod tests {
         assert!(matches!(
             cli.into_config(),
             Err(ConfigError::NeedsReplay(_))
+        ));
+        let cli = parse(&["--node", "http://a", "--skip-bad-lines"]).unwrap();
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::NeedsReplay("--skip-bad-lines"))
         ));
         let cli = parse(&["--replay", "f", "--start-block", "head"]).unwrap();
         assert!(matches!(cli.into_config(), Err(ConfigError::NeedsNodes(_))));

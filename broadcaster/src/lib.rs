@@ -34,5 +34,5 @@ pub use block::{DecodeError, DecodedBlock, DecodedOp, decode_block, decode_ops_i
 pub use config::Config;
 pub use json::JsonError;
 pub use ring_sink::RingSink;
-pub use run::{RunError, RunSummary, Shutdown, StopReason, run};
+pub use run::{IDLE_PROGRESS_EVERY, RunError, RunSummary, Shutdown, StopReason, run};
 pub use sink::{MemorySink, Sink, SinkError};

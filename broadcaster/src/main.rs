@@ -1,10 +1,11 @@
 //! The `broadcaster` binary: parses the command line, sets up logging and signals, and calls
 //! [`broadcaster::run`].
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use broadcaster::config::Cli;
+use broadcaster::config::{Cli, Source};
 use broadcaster::{RingSink, Shutdown};
 use clap::{CommandFactory, Parser};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -35,10 +36,61 @@ fn main() -> ExitCode {
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e:#}");
+            error!("{}", causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by ": ", each said once: an error whose message already
+/// includes its source's (`"{path}: {source}"`) is not followed by that source again.
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
+/// Opens or creates the ring; a ring that cannot be created names its directory (the ring is
+/// created under a temporary name there first, which would otherwise be the name reported).
+fn open_ring(path: &Path, size: u64) -> anyhow::Result<RingSink> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => anyhow::bail!("the ring's directory {} is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("the ring's directory {} does not exist", dir.display())
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("the ring's directory {}", dir.display()));
+        }
+    }
+    let existed = path.exists();
+    RingSink::open_or_create(path, size).map_err(|e| {
+        let denied = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        if denied && !existed {
+            anyhow::anyhow!(
+                "cannot create the ring {}: no permission to create files in {}",
+                path.display(),
+                dir.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("opening the ring {}", path.display()))
+        }
+    })
 }
 
 /// Reads `.env` from the working directory, if there is one.
@@ -61,8 +113,12 @@ fn run(config: broadcaster::Config) -> anyhow::Result<()> {
             on_signal.trigger();
         }
     });
-    let mut sink = RingSink::open_or_create(&config.ring_path, config.ring_size)
-        .with_context(|| format!("opening the ring {}", config.ring_path.display()))?;
+    // The replay file is checked before the ring exists: a wrong path creates no ring.
+    if let Source::Replay { path, .. } = &config.source {
+        broadcaster::replay::check(path, config.skip_bad_lines)
+            .context("cannot replay the file")?;
+    }
+    let mut sink = open_ring(&config.ring_path, config.ring_size)?;
     info!(
         ring = %sink.publisher().path().display(),
         epoch = sink.publisher().epoch(),

@@ -4,7 +4,9 @@
 //! of `condenser_api.get_block`, or a `block_api` block), in either operation encoding. Block
 //! numbers must strictly increase from line to line but may skip numbers. Blank lines are
 //! ignored; any other line that is not a block, or is out of order, is an error naming the file
-//! and the line number.
+//! and the line number (and, for a line that is not JSON, the column where parsing failed). A
+//! reader told to [`ReplayReader::skip_bad_lines`] logs a line that is not a block and goes on;
+//! an out-of-order block is an error all the same (the file is not a replay of one chain).
 //!
 //! A record file is the same format: [`Recorder`] appends each published block object as one
 //! compact line, so `--replay` reads it back. Virtual operations are not part of the block
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tracing::warn;
 
 use crate::block::{self, DecodeError};
 use crate::config::Pace;
@@ -34,7 +37,19 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
-    /// A line is not a block object.
+    /// A line is not JSON.
+    #[error("{}:{line}:{column}: not JSON: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column (in bytes) where the parser gave up.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A line is JSON but not a block object.
     #[error("{}:{line}: {source}", path.display())]
     Line {
         /// The file.
@@ -57,6 +72,37 @@ pub enum ReplayError {
         /// The block on the previous non-blank line.
         previous: u64,
     },
+    /// The file holds no block at all.
+    #[error("{}: no blocks in the file (expected one JSON block object per line)", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl ReplayError {
+    /// Whether this error is about one line's content, which `--skip-bad-lines` skips.
+    pub fn is_bad_line(&self) -> bool {
+        matches!(self, ReplayError::Syntax { .. } | ReplayError::Line { .. })
+    }
+}
+
+/// Opens `path` and reads up to its first block, so that a missing, unreadable, empty or
+/// garbled file is reported before anything else is set up. Returns the first block's number.
+pub fn check(path: &Path, skip_bad_lines: bool) -> Result<u64, ReplayError> {
+    let mut reader = ReplayReader::open(path)?;
+    loop {
+        match reader.read_block() {
+            Ok(Some(fetched)) => return Ok(fetched.block.number),
+            Ok(None) => {
+                return Err(ReplayError::Empty {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) if skip_bad_lines && e.is_bad_line() => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reads a replay file block by block.
@@ -67,6 +113,8 @@ pub struct ReplayReader {
     line: usize,
     last: Option<u64>,
     buf: Vec<u8>,
+    skip_bad_lines: bool,
+    skipped: u64,
 }
 
 impl ReplayReader {
@@ -82,11 +130,36 @@ impl ReplayReader {
             line: 0,
             last: None,
             buf: Vec::new(),
+            skip_bad_lines: false,
+            skipped: 0,
         })
+    }
+
+    /// Log (as a warning) and skip lines that are not blocks, instead of returning an error.
+    pub fn skip_bad_lines(mut self, skip: bool) -> Self {
+        self.skip_bad_lines = skip;
+        self
+    }
+
+    /// How many lines were skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// The next block, or `None` at the end of the file.
     pub fn next_block(&mut self) -> Result<Option<FetchedBlock>, ReplayError> {
+        loop {
+            match self.read_block() {
+                Err(e) if self.skip_bad_lines && e.is_bad_line() => {
+                    self.skipped += 1;
+                    warn!("{e}; line skipped (--skip-bad-lines)");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn read_block(&mut self) -> Result<Option<FetchedBlock>, ReplayError> {
         loop {
             self.buf.clear();
             let read = self
@@ -103,11 +176,7 @@ impl ReplayReader {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let block = block::decode_block(&self.buf).map_err(|source| ReplayError::Line {
-                path: self.path.clone(),
-                line: self.line,
-                source,
-            })?;
+            let block = block::decode_block(&self.buf).map_err(|source| self.line_error(source))?;
             if let Some(previous) = self.last.filter(|&p| block.number <= p) {
                 return Err(ReplayError::Order {
                     path: self.path.clone(),
@@ -119,6 +188,37 @@ impl ReplayReader {
             self.last = Some(block.number);
             let raw = crate::json::compact(&self.buf);
             return Ok(Some(FetchedBlock { block, raw }));
+        }
+    }
+}
+
+impl ReplayReader {
+    /// The error for the current line, which `source` rejected. simd-json does not always know
+    /// where a syntax error is (it may say "character 0"): serde_json, which parses
+    /// sequentially, finds the real column.
+    fn line_error(&self, source: DecodeError) -> ReplayError {
+        if let DecodeError::Json(_) = source
+            && let Err(e) =
+                serde_json::from_slice::<serde::de::IgnoredAny>(self.buf.trim_ascii_end())
+            && (e.is_syntax() || e.is_eof())
+        {
+            let message = e.to_string();
+            // serde_json appends " at line L column C"; the position is given apart.
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_owned(),
+                None => message,
+            };
+            return ReplayError::Syntax {
+                path: self.path.clone(),
+                line: self.line,
+                column: e.column().max(1),
+                message,
+            };
+        }
+        ReplayError::Line {
+            path: self.path.clone(),
+            line: self.line,
+            source,
         }
     }
 }
@@ -263,7 +363,10 @@ mod tests {
             .unwrap()
             .to_string();
         let name = file.path().display().to_string();
-        assert!(err.starts_with(&format!("{name}:2: invalid JSON")), "{err}");
+        assert_eq!(
+            err,
+            format!("{name}:2:12: not JSON: EOF while parsing a value")
+        );
 
         let file = write(&[BLOCK_2, "", BLOCK_1]);
         let err = ReplayReader::open(file.path())
@@ -282,6 +385,36 @@ mod tests {
                 .to_string()
                 .starts_with("/nonexistent/blocks.jsonl: ")
         );
+    }
+
+    #[test]
+    fn bad_lines_can_be_skipped_but_not_disorder() {
+        let file = write(&[BLOCK_1, "[1, 2", "{\"previous\": 3}", BLOCK_2]);
+        assert!(ReplayReader::open(file.path()).unwrap().any(|b| b.is_err()));
+        let mut reader = ReplayReader::open(file.path())
+            .unwrap()
+            .skip_bad_lines(true);
+        let numbers: Vec<u64> = reader.by_ref().map(|b| b.unwrap().block.number).collect();
+        assert_eq!(numbers, [1, 2]);
+        assert_eq!(reader.skipped(), 2);
+        assert_eq!(check(file.path(), false).unwrap(), 1);
+
+        let file = write(&["", "garbage", BLOCK_2]);
+        let err = check(file.path(), false).unwrap_err().to_string();
+        assert!(err.ends_with(":2:1: not JSON: expected value"), "{err}");
+        assert_eq!(check(file.path(), true).unwrap(), 2);
+
+        let file = write(&[BLOCK_2, "garbage", BLOCK_1]);
+        let mut reader = ReplayReader::open(file.path())
+            .unwrap()
+            .skip_bad_lines(true);
+        assert!(reader.next_block().unwrap().is_some());
+        let err = reader.next_block().unwrap_err();
+        assert!(matches!(err, ReplayError::Order { line: 3, .. }), "{err}");
+
+        let file = write(&["", "garbage"]);
+        let err = check(file.path(), true).unwrap_err();
+        assert!(matches!(err, ReplayError::Empty { .. }), "{err}");
     }
 
     #[test]

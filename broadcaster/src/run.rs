@@ -2,10 +2,12 @@
 //! channel to the publisher, which owns the [`Sink`].
 //!
 //! The publisher publishes each block whole (one [`Sink::publish`] call), appends it to the
-//! record file if any, sends heartbeats while idle, logs a progress line periodically, and
+//! record file if any, sends heartbeats while idle, logs a progress line periodically (while no
+//! block comes, at most once every [`IDLE_PROGRESS_EVERY`]), and
 //! returns when the stop block is published, when [`Shutdown`] is triggered (between two blocks,
 //! never within one), or when the source fails for good. At the end of a replay file without
-//! `--stop-block` it stays up, heartbeating, until stopped.
+//! `--stop-block` it says once that the replay is finished and stays up, heartbeating, until
+//! stopped.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +22,11 @@ use crate::follow::{FollowSettings, Progress, Task, follow};
 use crate::node::NodeError;
 use crate::replay::{RecordError, Recorder, ReplayError, ReplayRange, ReplayReader, replay};
 use crate::sink::{Sink, SinkError};
+
+/// The shortest time between two progress lines while no block is published: an idle
+/// broadcaster (at the end of a replay, or waiting for the chain) says so once a minute, not
+/// every `progress_interval`.
+pub const IDLE_PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 /// A stop request shared between a signal handler (or a test) and [`run`].
 #[derive(Debug, Clone)]
@@ -133,6 +140,8 @@ struct Stats {
     window_start: Instant,
     window_blocks: u64,
     window_ops: u64,
+    /// When the last progress line was logged.
+    last_line: Instant,
 }
 
 impl Stats {
@@ -146,6 +155,10 @@ impl Stats {
     }
 
     fn report(&mut self, progress: &Progress) {
+        if self.window_blocks == 0 && self.last_line.elapsed() < IDLE_PROGRESS_EVERY {
+            return;
+        }
+        self.last_line = Instant::now();
         let secs = self.window_start.elapsed().as_secs_f64().max(1e-3);
         // Relaxed: a statistic; a slightly stale head is fine for a log line.
         let head = progress.head.load(Ordering::Relaxed);
@@ -172,6 +185,31 @@ impl Stats {
     }
 }
 
+/// Says once, at the end of a replay file, what was replayed and what to do next. This line
+/// stands for the progress line of the last blocks too.
+fn replay_finished(config: &Config, stats: &mut Stats) {
+    let ring = config.ring_path.display();
+    let held = match stats.last_block {
+        Some(last) => format!("the ring holds blocks through {last}"),
+        None => "the ring is empty".to_owned(),
+    };
+    info!(
+        blocks = stats.blocks,
+        ops = stats.ops,
+        last_block = ?stats.last_block,
+        "replay finished: {} blocks and {} ops published by this run; {held}. Staying up, idle, \
+         until stopped: bots can still read the ring from its start (`dump --ring {ring} --from \
+         earliest`); to follow the live chain, run `broadcaster --node https://api.steemit.com \
+         --ring steem` and `new-posts --ring steem`",
+        stats.blocks,
+        stats.ops,
+    );
+    stats.window_start = Instant::now();
+    stats.window_blocks = 0;
+    stats.window_ops = 0;
+    stats.last_line = Instant::now();
+}
+
 async fn publish_loop(
     config: &Config,
     sink: &mut dyn Sink,
@@ -187,6 +225,7 @@ async fn publish_loop(
         window_start: Instant::now(),
         window_blocks: 0,
         window_ops: 0,
+        last_line: Instant::now(),
     };
     if let (Some(last), Some(start)) = (resume, config.start_block)
         && start != crate::config::StartBlock::Number(last + 1)
@@ -228,7 +267,7 @@ async fn publish_loop(
             })
         }
         Source::Replay { path, pace } => {
-            let reader = ReplayReader::open(path)?;
+            let reader = ReplayReader::open(path)?.skip_bad_lines(config.skip_bad_lines);
             let range = ReplayRange {
                 resume,
                 start: match config.start_block {
@@ -290,7 +329,7 @@ async fn publish_loop(
                         info!(last_block = ?stats.last_block, "no blocks left up to the stop block");
                         return Ok(stats.summary(StopReason::StopBlock));
                     }
-                    info!(last_block = ?stats.last_block, "end of the replay file; idling until stopped");
+                    replay_finished(config, &mut stats);
                 }
             },
         }

@@ -2,12 +2,16 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Checkpoint, Feed, Handled, Next, Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
 use consumer_sdk::ops::Comment;
+use consumer_sdk::{Cursor, Event, Op, Start};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 const AFTER_HELP: &str = "\
 A top-level post is a `comment` op whose parent_author is empty; its URL is
@@ -15,7 +19,10 @@ BASE_URL/@AUTHOR/PERMLINK, one per line, flushed at once. Edits of a post printe
 (within the last 50000 posts) are not printed again.
 
 With --cursor, the cursor is saved after each line is flushed: after a crash, the URL printed
-last may be printed again (at least once); no post is skipped.";
+last may be printed again (at least once: only if the crash fell between the two); no post is
+skipped. On a restart with a saved cursor, the posts of the ring up to the cursor are read
+first, without printing, so that an edit of a post printed before the restart is not printed
+again.";
 
 /// Print the URL of every new top-level post.
 #[derive(Debug, Parser)]
@@ -72,35 +79,77 @@ fn main() -> ExitCode {
 fn run(config: Config) -> anyhow::Result<()> {
     let stop = bots::stop_on_signals()?;
     let mut checkpoint = Checkpoint::new(config.cursor);
-    let start = config.from.or_after(checkpoint.load()?);
+    let saved = checkpoint.load()?;
+    let start = config.from.or_after(saved);
     let topics = ["comment".to_string()];
+    let mut printed = Recent::new(50_000);
+    if let Some(saved) = saved
+        && !recall_printed(&config.ring, &topics, saved, &stop, &mut printed)?
+    {
+        return Ok(());
+    }
     let Some(mut feed) = Feed::open(&config.ring, &topics, start, stop)? else {
         return Ok(());
     };
     let mut out = Out::new();
-    let mut printed = Recent::new(50_000);
     feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
-        let post = match op.decode::<Comment<'_>>() {
-            Ok(c) => c,
-            Err(e) => {
-                note!(
-                    "block {} op {}: not a comment ({e}); skipped",
-                    op.block(),
-                    op.index_in_block()
-                );
-                return Ok(Handled::Passed);
-            }
+        let Some(key) = post_key(op) else {
+            return Ok(Handled::Passed);
         };
-        if !post.is_post() || !printed.insert(format!("{}/{}", post.author, post.permlink)) {
+        if !printed.insert(key.clone()) {
             return Ok(Handled::Passed);
         }
-        out.print(format_args!(
-            "{}/@{}/{}",
-            config.base_url, post.author, post.permlink
-        ))
-        .context("writing to stdout")?;
+        out.print(format_args!("{}/@{key}", config.base_url))
+            .context("writing to stdout")?;
         Ok(Handled::Printed)
     })
+}
+
+/// `AUTHOR/PERMLINK` of a top-level post (the end of its URL), `None` for other comments (and for a body that is not a
+/// comment, which is noted).
+fn post_key(op: &Op) -> Option<String> {
+    match op.decode::<Comment<'_>>() {
+        Ok(c) if c.is_post() => Some(format!("{}/{}", c.author, c.permlink)),
+        Ok(_) => None,
+        Err(e) => {
+            note!(
+                "block {} op {}: not a comment ({e}); skipped",
+                op.block(),
+                op.index_in_block()
+            );
+            None
+        }
+    }
+}
+
+/// Fills `printed` with the posts the ring still holds up to `saved`, the cursor of an earlier
+/// run: what that run printed (edits of those posts are not new). Returns false if stopped.
+fn recall_printed(
+    ring: &str,
+    topics: &[String],
+    saved: Cursor,
+    stop: &Arc<AtomicBool>,
+    printed: &mut Recent,
+) -> anyhow::Result<bool> {
+    let Some(mut feed) = Feed::open(ring, topics, Start::Earliest, Arc::clone(stop))? else {
+        return Ok(false);
+    };
+    loop {
+        match feed.next(Duration::ZERO)? {
+            // By position only: a cursor saved at a block end has no transaction indexes.
+            Next::Event(Event::Op(op))
+                if (op.block(), op.index_in_block()) <= (saved.block, saved.index_in_block) =>
+            {
+                if let Some(key) = post_key(&op) {
+                    printed.insert(key);
+                }
+            }
+            Next::Event(Event::BlockEnd(end)) if end.block < saved.block => {}
+            Next::Stopped => return Ok(false),
+            // Past the cursor, or caught up with the ring.
+            _ => return Ok(true),
+        }
+    }
 }
 
 /// The last `capacity` distinct keys inserted.

@@ -15,7 +15,7 @@ const AFTER_HELP: &str = "\
 Every interval, one line with what was seen in it, e.g.
   last 60s: 20 blocks 48403720..48403739, votes 89, comments 5, transfers 3; top voters: alice 4, bob 2
 `comments` counts every `comment` op (posts, replies and edits); `transfers` counts `transfer`
-ops. Top voters are the 10 accounts with most votes, ties in name order. On SIGTERM or SIGINT,
+ops. An interval without blocks is reported at most once a minute. Top voters are the 10 accounts with most votes, ties in name order. On SIGTERM or SIGINT,
 or once --until-block is reached, a last line `summary: ...` covers the whole run.";
 
 /// Count votes, comments and transfers, and rank the busiest voters.
@@ -73,14 +73,18 @@ fn run(config: Config) -> anyhow::Result<()> {
     let mut feed = feed.until_block(config.until_block);
     let (mut interval, mut total) = (Tally::default(), Tally::default());
     let mut next_report = Instant::now() + config.interval;
+    let mut last_line = Instant::now();
     loop {
         let now = Instant::now();
         if now >= next_report {
-            print_report(
-                &mut out,
-                &format!("last {}s", config.interval.as_secs()),
-                &interval,
-            )?;
+            if interval.blocks > 0 || now.duration_since(last_line) >= QUIET_REPORT_EVERY {
+                print_report(
+                    &mut out,
+                    &format!("last {}s", config.interval.as_secs()),
+                    &interval,
+                )?;
+                last_line = now;
+            }
             total.merge(std::mem::take(&mut interval));
             next_report += config.interval;
             if next_report <= now {
@@ -107,6 +111,9 @@ fn run(config: Config) -> anyhow::Result<()> {
     total.merge(interval);
     print_report(&mut out, "summary", &total)
 }
+
+/// The shortest time between two reports of intervals without blocks.
+const QUIET_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 fn print_report(out: &mut Out, label: &str, tally: &Tally) -> anyhow::Result<()> {
     out.print(format_args!("{}", Report { label, tally }))

@@ -1000,6 +1000,50 @@ fn comment(parent_author: &str, author: &str, permlink: &str) -> Value {
 }
 
 #[test]
+fn new_posts_restarted_with_its_cursor_prints_neither_old_posts_nor_their_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, mut p) = create_ring(dir.path(), 1 << 20);
+    publish(
+        &mut p,
+        &made_up_block(100, &[("comment", comment("", "alice", "first"))]),
+    );
+    let cursor = dir.path().join("new-posts.cursor");
+    let args = [
+        "--ring",
+        &ring,
+        "--from",
+        "earliest",
+        "--cursor",
+        cursor.to_str().unwrap(),
+    ];
+    let mut bot = Bot::start(NEW_POSTS, &args);
+    assert_eq!(bot.line(), "https://steemit.com/@alice/first");
+    bot.signal(libc::SIGTERM);
+    let (status, rest, stderr) = bot.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // While it was down: an edit of the post it printed, a reply, and a new post.
+    publish(
+        &mut p,
+        &made_up_block(
+            101,
+            &[
+                ("comment", comment("", "alice", "first")),
+                ("comment", comment("alice", "carol", "re-first")),
+                ("comment", comment("", "bob", "second")),
+            ],
+        ),
+    );
+    let mut bot = Bot::start(NEW_POSTS, &args);
+    assert_eq!(bot.line(), "https://steemit.com/@bob/second");
+    bot.signal(libc::SIGTERM);
+    let (status, rest, stderr) = bot.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(rest.is_empty(), "only the new post: {rest:?}");
+}
+
+#[test]
 fn new_posts_prints_the_urls_of_top_level_posts() {
     let (_dir, ring) = ring_with_last_block(&[
         // An edit of a post seen before, and a reply: neither is a new post.
@@ -1196,6 +1240,8 @@ fn vote_stats_reports_every_interval_and_sums_up_on_sigterm() {
         votes += n.parse::<usize>().unwrap();
     }
     assert_eq!(votes, expected_votes);
+    // Nothing more comes: over 3.5 intervals, one empty report at most (one a minute).
+    std::thread::sleep(Duration::from_millis(3500));
     bot.signal(libc::SIGTERM);
     let (status, rest, stderr) = bot.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
@@ -1203,6 +1249,35 @@ fn vote_stats_reports_every_interval_and_sums_up_on_sigterm() {
         rest.last(),
         Some(&expected_report("summary", steem_blocks()))
     );
+    let empty = rest
+        .iter()
+        .filter(|l| l.starts_with("last 1s: 0 blocks,"))
+        .count();
+    assert!(empty <= 1, "{rest:#?}");
+}
+
+#[test]
+fn a_cursor_in_a_missing_directory_is_refused_at_start() {
+    let (dir, ring) = full_ring();
+    let missing = dir.path().join("nowhere");
+    let cursor = missing.join("c.json");
+    for bin in [DUMP, NEW_POSTS] {
+        let out = Command::new(bin)
+            .args(["--ring", &ring, "--from", "earliest"])
+            .args(["--cursor", cursor.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the directory {} does not exist",
+                missing.display()
+            )),
+            "{bin}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{bin} printed nothing");
+    }
 }
 
 // ------------------------------------------------------------------------------- CLI --

@@ -139,13 +139,14 @@ fn procfile(dir: &Path, source: &Path, pace: &str) -> String {
     format!(
         "broadcaster: {} --replay {} --pace {pace} --ring-size 16MiB --ring {ring}\n\
          dump: {} --ring {ring} --from earliest --cursor {}\n\
-         new-posts: {} --ring {ring} --from earliest\n\
+         new-posts: {} --ring {ring} --from earliest --cursor {}\n\
          vote-stats: {} --ring {ring} --interval 1\n",
         broadcaster().display(),
         source.display(),
         bin("dump"),
         dir.join("dump.cursor").display(),
         bin("new-posts"),
+        dir.join("new-posts.cursor").display(),
         bin("vote-stats"),
     )
 }
@@ -213,12 +214,7 @@ fn each_killed_process_comes_back_while_the_others_keep_running_without_a_gap() 
     }
     wait_for_the_end(&swarm, &expected, Duration::from_secs(120));
     check_dump_log(&swarm.read("logs/dump.log"), &expected, 1);
-    assert!(
-        swarm
-            .read("logs/new-posts.log")
-            .contains("https://steemit.com/@jeniya/gfdgfdgfhb"),
-        "new-posts printed the post of the source"
-    );
+    assert_post_printed_once(&swarm);
     assert!(swarm.stop_with(libc::SIGTERM).success());
 }
 
@@ -249,5 +245,160 @@ fn chaos_random_sigkills_for_a_minute_lose_and_reorder_nothing() {
     assert!(kills >= 15, "only {kills} kills in a minute");
     wait_for_the_end(&swarm, &expected, Duration::from_secs(180));
     check_dump_log(&swarm.read("logs/dump.log"), &expected, dump_kills);
+    assert_post_printed_once(&swarm);
     assert!(swarm.stop_with(libc::SIGTERM).success());
+}
+
+/// The source repeats the demo's post in every copy of the demo blocks (as edits of it):
+/// new-posts printed it once over all its lives (its cursor, and the posts it recalls from the
+/// ring up to its cursor after a restart).
+fn assert_post_printed_once(swarm: &Swarm) {
+    let url = "https://steemit.com/@jeniya/gfdgfdgfhb";
+    wait_for("new-posts to print the post", || {
+        swarm.read("logs/new-posts.log").contains(url).then_some(())
+    });
+    let log = swarm.read("logs/new-posts.log");
+    assert_eq!(log.lines().filter(|l| *l == url).count(), 1, "{log}");
+}
+
+/// The demo as shipped: the repository's Procfile (only its pace raised) under run.sh, with the
+/// binaries of this build and the bundled data.
+fn demo_swarm() -> Swarm {
+    // (fails with a clear message if the broadcaster of this build is missing)
+    broadcaster();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let procfile = std::fs::read_to_string(repo.join("Procfile")).expect("the Procfile");
+    assert!(procfile.contains("--pace 50ms"), "{procfile}");
+    let procfile = procfile.replace("--pace 50ms", "--pace 10ms");
+    let mut swarm = Swarm::new(&procfile, &[("RUST_LOG", "info")]);
+    // run.sh puts CARGO_TARGET_DIR/release first on PATH: there, the binaries of this build.
+    let target = swarm.path("target");
+    std::fs::create_dir(&target).unwrap();
+    let bins = Path::new(DUMP).parent().unwrap();
+    std::os::unix::fs::symlink(bins, target.join("release")).unwrap();
+    swarm.set_env("CARGO_TARGET_DIR", target.to_str().unwrap());
+    std::os::unix::fs::symlink(repo.join("data"), swarm.path("data")).unwrap();
+    swarm
+}
+
+/// What the demo holds: its blocks, votes, and the URL of each top-level post.
+fn demo_contents() -> (u64, u64, Vec<String>) {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/demo-blocks.jsonl");
+    let (mut blocks, mut votes, mut urls) = (0, 0, Vec::new());
+    for line in std::fs::read_to_string(demo).unwrap().lines() {
+        let block: Value = serde_json::from_str(line).unwrap();
+        blocks += 1;
+        let transactions = block["transactions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for op in transactions
+            .iter()
+            .flat_map(|t| t["operations"].as_array().unwrap())
+        {
+            // Either encoding: ["vote", {..}] or {"type": "vote_operation", "value": {..}}.
+            let (kind, body) = match op {
+                Value::Array(pair) => (pair[0].as_str().unwrap().to_string(), &pair[1]),
+                _ => (
+                    op["type"]
+                        .as_str()
+                        .unwrap()
+                        .trim_end_matches("_operation")
+                        .to_string(),
+                    &op["value"],
+                ),
+            };
+            votes += u64::from(kind == "vote");
+            if kind == "comment" && body["parent_author"] == "" {
+                let url = format!(
+                    "https://steemit.com/@{}/{}",
+                    body["author"].as_str().unwrap(),
+                    body["permlink"].as_str().unwrap()
+                );
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+    }
+    (blocks, votes, urls)
+}
+
+/// Sums of blocks and votes over vote-stats' interval reports ("last 10s: N blocks ..., votes V").
+fn vote_stats_sums(log: &str) -> (u64, u64) {
+    let number_after = |line: &str, key: &str| -> u64 {
+        let rest = &line[line.find(key).unwrap() + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    log.lines()
+        .filter(|l| l.starts_with("last "))
+        .map(|l| (number_after(l, ": "), number_after(l, ", votes ")))
+        .fold((0, 0), |(b, v), (nb, nv)| (b + nb, v + nv))
+}
+
+fn wait_long(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_demo_shows_its_posts_and_counts_every_block_each_time_it_is_started() {
+    let (blocks, votes, urls) = demo_contents();
+    assert!(!urls.is_empty(), "the demo has posts");
+    let mut swarm = demo_swarm();
+    for run in 1..=2u64 {
+        swarm.start();
+        for name in ["broadcaster", "new-posts", "vote-stats"] {
+            wait_for(name, || pid(&swarm, name));
+        }
+        // new-posts killed while the replay goes on comes back where it was.
+        for _ in 0..3 {
+            let old = wait_for("new-posts", || pid(&swarm, "new-posts"));
+            assert!(send_signal(old, libc::SIGKILL));
+            wait_for("new-posts to come back", || {
+                pid(&swarm, "new-posts").filter(|&p| p != old)
+            });
+            std::thread::sleep(Duration::from_millis(fastrand::u64(100..1500)));
+        }
+        wait_long("every post printed", || {
+            let log = swarm.read("logs/new-posts.log");
+            urls.iter()
+                .all(|u| log.lines().filter(|l| l == u).count() as u64 >= run)
+        });
+        wait_long("vote-stats to count every block", || {
+            vote_stats_sums(&swarm.read("logs/vote-stats.log")).0 >= run * blocks
+        });
+        wait_long("the broadcaster to say the replay is finished", || {
+            swarm
+                .read("logs/broadcaster.log")
+                .matches("replay finished")
+                .count() as u64
+                == run
+        });
+        assert_eq!(
+            vote_stats_sums(&swarm.read("logs/vote-stats.log")),
+            (run * blocks, run * votes),
+            "run {run}: every block and vote counted once per run"
+        );
+        let log = swarm.read("logs/new-posts.log");
+        for url in &urls {
+            assert_eq!(
+                log.lines().filter(|l| l == url).count() as u64,
+                run,
+                "run {run}: {url} printed once per run despite the kills:\n{log}"
+            );
+        }
+        assert!(swarm.stop_with(libc::SIGTERM).success());
+    }
+    let intro = swarm.stderr();
+    assert!(intro.contains("run.sh | Demo: "), "{intro}");
+    assert!(intro.contains("./run.sh status"), "{intro}");
+    assert!(intro.contains("--node https://"), "{intro}");
 }

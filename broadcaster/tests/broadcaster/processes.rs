@@ -312,3 +312,227 @@ fn sigterm_stops_the_broadcaster_cleanly_within_three_seconds() {
         .unwrap();
     assert_eq!(sub.committed_block(), Some(last));
 }
+
+// ---------------------------------------------------------------- errors
+
+/// Runs the binary to its end (it must end by itself within 30 s); returns its exit code and
+/// what it logged.
+fn run_logged(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("broadcaster {args:?} did not end within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+/// The one ERROR line of a log, which must say `cause` once.
+fn error_line(log: &str, cause: &str) -> String {
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{log}");
+    assert_eq!(
+        errors[0].matches(cause).count(),
+        1,
+        "the cause {cause:?} said once:\n{log}"
+    );
+    errors[0].to_string()
+}
+
+#[test]
+fn a_missing_replay_file_is_reported_once_and_creates_no_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let missing = dir.path().join("missing.jsonl");
+    let (code, log) = run_logged(&[
+        "--replay",
+        missing.to_str().unwrap(),
+        "--ring",
+        ring.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    let line = error_line(&log, "No such file or directory");
+    assert!(
+        line.contains(&format!("{}: No such file", missing.display())),
+        "{line}"
+    );
+    assert!(!ring.exists(), "no ring was created");
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let (code, log) = run_logged(&[
+        "--replay",
+        empty.to_str().unwrap(),
+        "--ring",
+        ring.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    error_line(&log, &format!("{}: no blocks in the file", empty.display()));
+    assert!(!ring.exists(), "no ring was created");
+}
+
+#[test]
+fn a_ring_in_a_missing_or_unwritable_directory_names_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo_file();
+    let missing = dir.path().join("nowhere");
+    let ring = missing.join("r.ring");
+    let (code, log) = run_logged(&[
+        "--replay",
+        demo.to_str().unwrap(),
+        "--ring",
+        ring.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    let line = error_line(
+        &log,
+        &format!("the ring's directory {} does not exist", missing.display()),
+    );
+    assert!(
+        !line.contains(".r.ring."),
+        "no temporary file named: {line}"
+    );
+
+    // SAFETY: geteuid(2) has no memory-safety preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping the unwritable directory: needs root to run as nobody");
+        return;
+    }
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let world = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    // nobody can reach the directory (and the binary and demo file) but not write in it.
+    world(dir.path(), 0o755);
+    world(&locked, 0o555);
+    let ring = locked.join("r.ring");
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args([
+            "--replay",
+            demo.to_str().unwrap(),
+            "--ring",
+            ring.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "info")
+        .output();
+    let out = match out {
+        Ok(out) if !String::from_utf8_lossy(&out.stderr).contains("setpriv:") => out,
+        other => {
+            eprintln!("skipping the unwritable directory: setpriv unusable: {other:?}");
+            return;
+        }
+    };
+    let log = String::from_utf8(out.stderr).unwrap();
+    if log.contains("Permission denied") && log.contains("demo-blocks") {
+        eprintln!("skipping the unwritable directory: nobody cannot read the demo file");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let line = error_line(
+        &log,
+        &format!("no permission to create files in {}", locked.display()),
+    );
+    assert!(
+        !line.contains(".r.ring."),
+        "no temporary file named: {line}"
+    );
+}
+
+/// Three blocks of the demo with line 2 garbled by `garble`; returns the file and what the
+/// replay of its good lines ends with.
+fn garbled_replay(dir: &Path, garble: &str) -> (PathBuf, u64) {
+    let demo = std::fs::read_to_string(demo_file()).unwrap();
+    let lines: Vec<&str> = demo.lines().take(3).collect();
+    let path = dir.join("garbled.jsonl");
+    std::fs::write(&path, format!("{}\n{garble}\n{}\n", lines[0], lines[2])).unwrap();
+    let last: Value = serde_json::from_str(lines[2]).unwrap();
+    let last = broadcaster::decode_block(last.to_string().as_bytes())
+        .unwrap()
+        .number;
+    (path, last)
+}
+
+#[test]
+fn a_garbled_replay_line_stops_with_file_line_and_column_unless_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    // The column is that of the first character that cannot be JSON (of the last one, at the
+    // end of a truncated line); simd-json alone says "character 0" for some of these.
+    for (garble, column, message) in [
+        (
+            r#"{"previous": "00000000",  oops}"#,
+            27,
+            "key must be a string",
+        ),
+        ("garbage", 1, "expected value"),
+        (r#"{"previous": "0000"#, 18, "EOF while parsing a string"),
+    ] {
+        let (path, last) = garbled_replay(dir.path(), garble);
+        let ring = dir.path().join("garbled.ring");
+        let _ = std::fs::remove_file(&ring);
+        let (code, log) = run_logged(&[
+            "--replay",
+            path.to_str().unwrap(),
+            "--ring",
+            ring.to_str().unwrap(),
+            "--pace",
+            "max",
+            "--stop-block",
+            &last.to_string(),
+        ]);
+        assert_eq!(code, Some(1), "{log}");
+        error_line(
+            &log,
+            &format!("{}:2:{column}: not JSON: {message}", path.display()),
+        );
+        assert!(!log.contains("character 0"), "{log}");
+        assert!(
+            committed(&ring) < Some(last),
+            "the replay stopped at line 2"
+        );
+
+        let _ = std::fs::remove_file(&ring);
+        let (code, log) = run_logged(&[
+            "--replay",
+            path.to_str().unwrap(),
+            "--ring",
+            ring.to_str().unwrap(),
+            "--pace",
+            "max",
+            "--stop-block",
+            &last.to_string(),
+            "--skip-bad-lines",
+        ]);
+        assert_eq!(code, Some(0), "{log}");
+        let warning = format!(
+            "{}:2:{column}: not JSON: {message}; line skipped (--skip-bad-lines)",
+            path.display()
+        );
+        assert_eq!(log.matches(&warning).count(), 1, "{log}");
+        assert_eq!(
+            committed(&ring),
+            Some(last),
+            "the lines after it were replayed"
+        );
+    }
+}
