@@ -391,3 +391,191 @@ impl<'a> Assembler<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::hex;
+    use consumer_sdk::{Event, RecvError, Start, Subscriber};
+
+    fn op(block: u64, index: u32) -> Msg {
+        Msg::Op(OpMsg {
+            topic: "vote".into(),
+            block,
+            index_in_block: index,
+            trx_index: index,
+            trx_id: [index as u8; 20],
+            op_index: 0,
+            virtual_op: false,
+            timestamp: 7,
+            body: bytes::Bytes::from(format!("{{\"b\":{block},\"i\":{index}}}")),
+        })
+    }
+
+    fn end(block: u64, ops: u64, previous: Option<u64>) -> Msg {
+        Msg::BlockEnd(BlockEndMsg {
+            block,
+            id: hex(&[block as u8; 20]),
+            ops,
+            timestamp: 7,
+            previous,
+        })
+    }
+
+    /// Feed `msgs` to an assembler over a fresh ring; what a reader of the ring then sees, as
+    /// `(block, index)` for ops, `(block, u32::MAX)` for block ends, errors for reports.
+    fn feed(msgs: Vec<Msg>) -> Vec<Result<(u64, u32), RecvError>> {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = dir.path().join("r");
+        let ring = ring.to_str().unwrap();
+        let mut publisher = Publisher::create(ring, &CreateOptions::default()).unwrap();
+        let mut topics = HashMap::new();
+        let mut a = Assembler::new(&mut publisher, &mut topics);
+        for m in msgs {
+            a.apply(m).unwrap();
+        }
+        let mut sub = Subscriber::open(ring)
+            .unwrap()
+            .start(Start::Earliest)
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            match sub.try_recv() {
+                Ok(Some(Event::Op(o))) => out.push(Ok((o.block(), o.index_in_block()))),
+                Ok(Some(Event::BlockEnd(e))) => out.push(Ok((e.block, u32::MAX))),
+                Ok(None) => return out,
+                Err(e) => out.push(Err(e)),
+            }
+        }
+    }
+
+    fn gap(from: u64, to: u64, ops: Option<u64>) -> Result<(u64, u32), RecvError> {
+        Err(RecvError::UpstreamGap {
+            from_block: from,
+            to_block: to,
+            lost_ops: ops,
+        })
+    }
+
+    const END: u32 = u32::MAX;
+
+    #[test]
+    fn whole_blocks_once_and_repeats_ignored() {
+        let got = feed(vec![
+            op(1, 0),
+            op(1, 1),
+            op(1, 0), // a repeat (the stream holds none, but a resumed read may)
+            op(1, 1),
+            end(1, 2, None),
+            end(1, 2, None), // already in the ring
+            op(1, 0),
+            end(2, 0, Some(1)),
+        ]);
+        assert_eq!(
+            got,
+            vec![Ok((1, 0)), Ok((1, 1)), Ok((1, END)), Ok((2, END))]
+        );
+    }
+
+    #[test]
+    fn a_block_missing_an_op_is_reported_lost() {
+        let got = feed(vec![
+            op(1, 0),
+            end(1, 1, None),
+            op(2, 0),
+            op(2, 2),
+            end(2, 3, Some(1)),
+            op(3, 0),
+            end(3, 1, Some(2)),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                Ok((1, 0)),
+                Ok((1, END)),
+                gap(2, 2, None),
+                Ok((3, 0)),
+                Ok((3, END))
+            ]
+        );
+    }
+
+    #[test]
+    fn blocks_missing_from_the_stream_are_reported() {
+        // Block 5's predecessor in the stream is 4, but the ring ends at 1: 2..=4 are gone.
+        let got = feed(vec![
+            op(1, 0),
+            end(1, 1, None),
+            op(5, 0),
+            end(5, 1, Some(4)),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                Ok((1, 0)),
+                Ok((1, END)),
+                gap(2, 4, None),
+                Ok((5, 0)),
+                Ok((5, END))
+            ]
+        );
+        // A block seen only from a later op (the stream was cut inside it) is lost too.
+        let got = feed(vec![
+            op(1, 0),
+            end(1, 1, None),
+            op(2, 1),
+            end(2, 2, Some(1)),
+        ]);
+        assert_eq!(got, vec![Ok((1, 0)), Ok((1, END))]);
+    }
+
+    #[test]
+    fn a_gap_notice_passes_on_with_its_exact_count() {
+        let got = feed(vec![
+            op(1, 0),
+            end(1, 1, None),
+            op(2, 0), // the start of a block the source lost: counted in the notice
+            Msg::Gap(GapMsg {
+                after: Some(1),
+                from: 2,
+                to: 6,
+                resume: 7,
+                ops_lost: Some(12),
+            }),
+            op(7, 0),
+            end(7, 1, Some(1)),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                Ok((1, 0)),
+                Ok((1, END)),
+                gap(2, 6, Some(12)),
+                Ok((7, 0)),
+                Ok((7, END))
+            ]
+        );
+    }
+
+    #[test]
+    fn losses_before_one_block_merge_into_one_notice() {
+        let got = feed(vec![
+            op(1, 0),
+            end(1, 1, None),
+            op(2, 1),
+            end(2, 2, Some(1)),
+            Msg::Gap(GapMsg {
+                after: Some(2),
+                from: 3,
+                to: 4,
+                resume: 5,
+                ops_lost: Some(3),
+            }),
+            end(5, 0, Some(2)),
+        ]);
+        assert_eq!(
+            got,
+            vec![Ok((1, 0)), Ok((1, END)), gap(2, 4, None), Ok((5, END))]
+        );
+    }
+}

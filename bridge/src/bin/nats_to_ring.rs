@@ -4,7 +4,7 @@ mod common;
 
 use anyhow::Context;
 use bridge::receiver::{ReceiverConfig, run};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// ring, resuming after the ring's last committed block; bots on this host read that ring as
 /// usual. Blocks the source lost reach the ring's readers as a gap notice.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "nats-to-ring", version)]
 struct Cli {
     /// NATS server URL.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -43,6 +43,14 @@ fn parse_mib(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.heartbeat < std::time::Duration::from_millis(100) {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                "--heartbeat must be at least 100ms",
+            )
+            .exit();
+    }
     common::init_logging();
     let cfg = ReceiverConfig {
         nats: cli.nats,

@@ -4,7 +4,7 @@ mod common;
 
 use anyhow::Context;
 use bridge::sender::{SenderConfig, StartAt, run};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// message per op (`PREFIX.op.TYPE`), one per block end (`PREFIX.block`), a `PREFIX.gap`
 /// message if the ring ever laps this process. Restarts resume after the stream's last message.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "ring-to-nats", version)]
 struct Cli {
     /// The ring: a name under /dev/shm, or a path (with a `/`).
     #[arg(long, env = "RING")]
@@ -56,6 +56,17 @@ enum From {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let invalid = |msg: &str| {
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, msg)
+            .exit()
+    };
+    if cli.duplicate_window > cli.max_age {
+        invalid("--duplicate-window must not be longer than --max-age (JetStream refuses it)");
+    }
+    if cli.ack_timeout.is_zero() || cli.max_age.is_zero() || cli.max_bytes <= 0 {
+        invalid("--ack-timeout, --max-age and --max-bytes must be positive");
+    }
     common::init_logging();
     let cfg = SenderConfig {
         ring: cli.ring,

@@ -211,3 +211,51 @@ fn a_durable_consumer_reads_every_op_once_across_a_sender_restart() {
         );
     });
 }
+
+#[test]
+fn a_stream_of_other_subjects_is_refused_with_a_clear_error() {
+    let bin = need_server!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::new(bin, dir.path());
+    server.start();
+    let rt = runtime();
+    let js = server.js(&rt);
+    rt.block_on(js.create_stream(jetstream::stream::Config {
+        name: "OTHER".into(),
+        subjects: vec!["orders.>".into()],
+        ..Default::default()
+    }))
+    .unwrap();
+    let src = dir.path().join("src.ring");
+    let mut source = Source::create(&src, 1 << 20);
+    source.write(&model_block(6, 1, 3, 10));
+    let url = server.url();
+    let mut sender = Proc::new(
+        RING_TO_NATS,
+        &[
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--stream",
+            "OTHER",
+        ],
+        dir.path().join("ring-to-nats.log"),
+    );
+    sender.start();
+    wait_for("ring-to-nats to give up", Duration::from_secs(20), || {
+        sender.exited().is_some()
+    });
+    let log = sender.log_text();
+    assert_eq!(sender.exited().and_then(|s| s.code()), Some(1), "{log}");
+    assert!(
+        log.contains("stream OTHER carries orders.>, not steem.>"),
+        "{log}"
+    );
+    // Nothing was published into it.
+    let messages = rt.block_on(async {
+        let mut s = js.get_stream("OTHER").await.unwrap();
+        s.info().await.unwrap().state.messages
+    });
+    assert_eq!(messages, 0);
+}

@@ -36,7 +36,7 @@ fn a_lapped_sender_publishes_the_exact_loss_and_far_readers_get_it() {
         || committed(&far) == Some(40),
     );
     // Freeze the sender (it has published everything so far), lap it, let it go on.
-    sender.signal(libc::SIGSTOP);
+    sender.freeze();
     blocks[40..].iter().for_each(|b| source.write(b));
     sender.signal(libc::SIGCONT);
 

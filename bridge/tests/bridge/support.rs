@@ -212,6 +212,25 @@ impl Proc {
         assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
     }
 
+    /// SIGSTOP, and wait until every thread of the process is stopped (kill(2) returns before
+    /// a thread running on another core has stopped).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let tasks = format!("/proc/{}/task", self.pid());
+        wait_for("every thread to stop", Duration::from_secs(10), || {
+            std::fs::read_dir(&tasks).is_ok_and(|dir| {
+                dir.flatten().all(|t| {
+                    std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                        // The state follows the parenthesised command name.
+                        stat.rsplit(')')
+                            .next()
+                            .is_some_and(|rest| rest.trim_start().starts_with('T'))
+                    })
+                })
+            })
+        });
+    }
+
     /// SIGTERM and wait for a clean exit within `limit`.
     pub fn stop(&mut self, limit: Duration) -> std::process::ExitStatus {
         self.signal(libc::SIGTERM);
