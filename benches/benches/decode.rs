@@ -1,13 +1,31 @@
 //! `cargo bench --bench decode`: simd-json against serde_json on real blocks (the 500 Hive
-//! blocks and the recorded Steem blocks): parse each block into a DOM and walk its operations,
-//! as the broadcaster does: serde_json, simd-json, and simd-json reusing its parser buffers
-//! across blocks. `decode` reports bytes per second, `decode-ops` operations per second.
+//! blocks and the recorded Steem blocks) and on composed today-sized blocks (100 blocks of 100
+//! to 300 real op bodies each, mostly `custom_json`, in both encodings; see
+//! `test_support::compose`): parse each block into a DOM and walk its operations, as the
+//! broadcaster does: serde_json, simd-json, and simd-json reusing its parser buffers across
+//! blocks. `decode` reports bytes per second, `decode-ops` operations per second.
 
 use benches::data;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use simd_json::prelude::*;
 use std::hint::black_box;
 use std::time::Duration;
+use test_support::compose::{Composer, Encoding};
+
+/// Composed blocks per set, their first number and the composer's seed.
+const COMPOSED_BLOCKS: u64 = 100;
+const COMPOSED_FIRST: u64 = 80_000_000;
+const COMPOSED_SEED: u64 = 1;
+
+/// Today-sized blocks composed from the recorded op bodies.
+fn composed(encoding: Encoding) -> Vec<String> {
+    Composer::new(COMPOSED_SEED)
+        .and_then(|c| {
+            Ok(c.blocks(COMPOSED_FIRST, COMPOSED_BLOCKS, encoding)?
+                .collect())
+        })
+        .expect("composed blocks from the repository's data")
+}
 
 /// Ops in a block with serde_json (both encodings carry them under transactions[].operations).
 fn count_ops_serde(block: &str) -> usize {
@@ -60,12 +78,14 @@ fn decode_benches(c: &mut Criterion) {
     let sets = [
         (
             "hive-500-blocks",
-            data::hive_blocks().expect("Hive blocks from the shared data"),
+            data::hive_blocks().expect("Hive blocks from the data folder"),
         ),
         (
             "steem-9-blocks",
-            data::steem_blocks().expect("Steem blocks from the shared data"),
+            data::steem_blocks().expect("Steem blocks from the data folder"),
         ),
+        ("composed-appbase-100-blocks", composed(Encoding::Appbase)),
+        ("composed-legacy-100-blocks", composed(Encoding::Legacy)),
     ];
     let mut g = c.benchmark_group("decode");
     g.warm_up_time(Duration::from_millis(500))

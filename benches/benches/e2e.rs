@@ -9,13 +9,20 @@
 //! 1. **Catch-up**: fixed head 1,000,499, the broadcaster follows from 1,000,000 in
 //!    `irreversible` mode; the time from spawning the broadcaster until the bot holds block
 //!    1,000,499's end, as blocks/s and ops/s. Repeated `E2E_RUNS` [10] times; min and median.
+//!    Then the same on composed today-sized blocks (`E2E_COMPOSED_BLOCKS` [500] blocks from
+//!    80,000,000, 100 to 300 real op bodies each, mostly `custom_json`; see
+//!    `test_support::compose`), once served in the appbase encoding (the broadcaster fetches
+//!    them with `block_api.get_block_range`), once in the legacy encoding (the node answers
+//!    "method not found" for the `block_api` methods, as a Steem node without them would, so
+//!    the broadcaster falls back to `condenser_api.get_block`, one block per request).
 //! 2. **Tip latency**: the head advances one block every `E2E_TIP_MS` [100] ms; the broadcaster
 //!    follows in `head` mode for `E2E_TIP_SECS` [20] seconds' worth of blocks. For every op and
 //!    every block end the bot receives: the time since the fake node finished writing the
 //!    first HTTP response that carried that block (both instants on this process's
 //!    `Instant`, i.e. `CLOCK_MONOTONIC`), and how far behind the node's head the bot is.
-//! 3. **Memory**: peak RSS (`VmHWM` in `/proc/<pid>/status`) of the broadcaster and of the
-//!    `dump` process, read while both are still alive at the end of each catch-up.
+//! 3. **Memory**: peak RSS (`VmHWM` in `/proc/<pid>/status`) and heap and stacks (`RssAnon`)
+//!    of the broadcaster and of the `dump` process, read while both are still alive at the end
+//!    of each catch-up.
 //!
 //! Binaries come from `<target>/release` (the target directory this bench runs from, so
 //! `CARGO_TARGET_DIR` is honoured). The bench runs `cargo build --release -p broadcaster -p
@@ -25,7 +32,9 @@
 
 use anyhow::{Context, Result, bail};
 use benches::stats::{Memory, latency_histogram, record_latency};
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, ServedRequest};
+use broadcaster::fake_node::{
+    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, ServedRequest, Symbols,
+};
 use consumer_sdk::{Event, RecvError, Start, Subscriber};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -35,10 +44,14 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::compose::{Composer, Encoding};
 
 /// The recorded Hive blocks the fake node serves.
 const FIRST: u64 = 1_000_000;
 const LAST: u64 = 1_000_499;
+/// The first composed block, and the composer's seed.
+const COMPOSED_FIRST: u64 = 80_000_000;
+const COMPOSED_SEED: u64 = 1;
 /// Longest any one phase may take before the run is declared stuck.
 const PHASE_LIMIT: Duration = Duration::from_secs(120);
 
@@ -66,6 +79,8 @@ struct Config {
     /// Tip phase: head interval and number of blocks followed.
     tip_every: Duration,
     tip_blocks: u64,
+    /// Composed blocks per catch-up on today-sized blocks.
+    composed_blocks: u64,
     /// Run `cargo build --release` before measuring.
     build: bool,
 }
@@ -86,8 +101,9 @@ impl Config {
         let secs: f64 = env_or("E2E_TIP_SECS", if smoke { 1.5 } else { 20.0 })?;
         let ms: u64 = env_or("E2E_TIP_MS", 100)?;
         let build = env_or("E2E_BUILD", 1u8)? != 0 && !smoke;
-        if runs == 0 || ms == 0 {
-            bail!("E2E_RUNS and E2E_TIP_MS must be at least 1");
+        let composed_blocks: u64 = env_or("E2E_COMPOSED_BLOCKS", if smoke { 20 } else { 500 })?;
+        if runs == 0 || ms == 0 || composed_blocks == 0 {
+            bail!("E2E_RUNS, E2E_TIP_MS and E2E_COMPOSED_BLOCKS must be at least 1");
         }
         let tip_blocks = ((secs * 1000.0) / ms as f64).round().max(1.0) as u64;
         if FIRST + tip_blocks > LAST {
@@ -101,6 +117,7 @@ impl Config {
             runs,
             tip_every: Duration::from_millis(ms),
             tip_blocks,
+            composed_blocks,
             build,
         })
     }
@@ -340,12 +357,18 @@ impl Drop for RingFile {
     }
 }
 
-fn broadcaster_cmd(bins: &Bins, node: &FakeNode, ring: &RingFile, mode: &str) -> Command {
+fn broadcaster_cmd(
+    bins: &Bins,
+    node: &FakeNode,
+    ring: &RingFile,
+    mode: &str,
+    first: u64,
+) -> Command {
     let mut cmd = Command::new(&bins.broadcaster);
     cmd.args(["--node", &node.url(), "--ring", ring.arg(), "--mode", mode])
         .args([
             "--start-block",
-            &FIRST.to_string(),
+            &first.to_string(),
             "--request-timeout",
             "5",
         ])
@@ -454,29 +477,92 @@ fn mem_total() -> String {
 // ---------------------------------------------------------------------------------------------
 // 1 and 3: catch-up, with the memory of both processes
 
+/// The blocks a catch-up follows: a chain for the fake node and the range to follow.
+struct Source {
+    name: String,
+    chain: Arc<Chain>,
+    first: u64,
+    last: u64,
+    /// Serve only `condenser_api.get_block` (legacy encoding): the `block_api` methods answer
+    /// "method not found".
+    legacy_only: bool,
+}
+
+impl Source {
+    fn recorded(chain: &Arc<Chain>) -> Source {
+        Source {
+            name: format!("recorded Hive blocks {FIRST}-{LAST}"),
+            chain: Arc::clone(chain),
+            first: FIRST,
+            last: LAST,
+            legacy_only: false,
+        }
+    }
+
+    /// `count` composed blocks in `encoding`, served in that encoding.
+    fn composed(data: &Path, count: u64, encoding: Encoding) -> Result<Source> {
+        let composer = Composer::new(COMPOSED_SEED).context("loading the op bodies")?;
+        let mut chain = Chain::new(data)
+            .with_context(|| format!("loading the canned answers from {}", data.display()))?;
+        for (i, block) in composer
+            .blocks(COMPOSED_FIRST, count, encoding)?
+            .enumerate()
+        {
+            chain
+                .insert_block(&block, Symbols::Steem)
+                .with_context(|| format!("composed block {}", COMPOSED_FIRST + i as u64))?;
+        }
+        let last = COMPOSED_FIRST + count - 1;
+        let (label, legacy_only) = match encoding {
+            Encoding::Appbase => ("appbase, block_api.get_block_range", false),
+            Encoding::Legacy => ("legacy, condenser_api.get_block", true),
+        };
+        Ok(Source {
+            name: format!("composed blocks {COMPOSED_FIRST}-{last} ({label})"),
+            chain: Arc::new(chain),
+            first: COMPOSED_FIRST,
+            last,
+            legacy_only,
+        })
+    }
+}
+
 struct CatchUp {
     secs: f64,
     blocks: u64,
     ops: u64,
     first_request_ms: f64,
     requests: usize,
+    /// Requests per method, e.g. `block_api.get_block_range 5`.
+    methods: String,
     broadcaster: Memory,
     dump: Memory,
 }
 
-fn catch_up(bins: &Bins, chain: &Arc<Chain>, run: usize) -> Result<CatchUp> {
-    let node = FakeNode::start(Arc::clone(chain), FakeOptions::fixed(LAST))?;
+fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
+    let (first, last) = (src.first, src.last);
+    let node = FakeNode::start(Arc::clone(&src.chain), FakeOptions::fixed(last))?;
+    if src.legacy_only {
+        for method in ["block_api.get_block_range", "block_api.get_block"] {
+            node.add_rule(Rule {
+                method: Some(method.to_owned()),
+                block: None,
+                fault: Fault::MethodNotFound,
+                times: None,
+            });
+        }
+    }
     let ring = RingFile::new(&format!("catchup-{run}"));
     let start = Instant::now();
     let mut bc = Proc::spawn(
         "broadcaster",
-        broadcaster_cmd(bins, &node, &ring, "irreversible"),
+        broadcaster_cmd(bins, &node, &ring, "irreversible", first),
     )?;
     // The dump bot waits for the ring and reads it as it fills, like a bot started with the
     // broadcaster; the harness counts its lines and throws them away.
     let mut dump_cmd = Command::new(&bins.dump);
     dump_cmd
-        .args(["--ring", ring.arg(), "--from", &FIRST.to_string()])
+        .args(["--ring", ring.arg(), "--from", &first.to_string()])
         .stdout(Stdio::piped());
     let mut dump = Proc::spawn("dump", dump_cmd)?;
     let dump_lines = Arc::new(AtomicU64::new(0));
@@ -493,7 +579,7 @@ fn catch_up(bins: &Bins, chain: &Arc<Chain>, run: usize) -> Result<CatchUp> {
     let mut sub = subscribe(&ring, &mut bc)?;
     let deadline = start + PHASE_LIMIT;
     let (mut blocks, mut ops, mut declared) = (0u64, 0u64, 0u64);
-    let mut expect = FIRST;
+    let mut expect = first;
     let end = loop {
         match next_event(&mut sub, &mut bc, deadline)? {
             (Event::Op(_), _) => ops += 1,
@@ -504,7 +590,7 @@ fn catch_up(bins: &Bins, chain: &Arc<Chain>, run: usize) -> Result<CatchUp> {
                 expect += 1;
                 blocks += 1;
                 declared += e.op_count;
-                if e.block == LAST {
+                if e.block == last {
                     break at;
                 }
             }
@@ -543,34 +629,49 @@ fn catch_up(bins: &Bins, chain: &Arc<Chain>, run: usize) -> Result<CatchUp> {
     let first_request_ms = requests.first().map_or(0.0, |r| {
         r.received.duration_since(start).as_secs_f64() * 1e3
     });
+    let mut by_method: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &requests {
+        *by_method.entry(r.method.as_str()).or_default() += 1;
+        let block_api = r.method.starts_with("block_api.");
+        if src.legacy_only && block_api && r.fault != Some(Fault::MethodNotFound) {
+            bail!("{} was answered in a legacy-only run", r.method);
+        }
+    }
+    let methods = by_method
+        .iter()
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(CatchUp {
         secs,
         blocks,
         ops,
         first_request_ms,
         requests: requests.len(),
+        methods,
         broadcaster: bc_mem,
         dump: dump_mem,
     })
 }
 
-fn run_catch_up(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
+fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
+    let (first, last) = (src.first, src.last);
     println!(
-        "\n## catch-up: fixed head {LAST}, broadcaster --mode irreversible --start-block {FIRST}, \
-         {} run(s)",
-        cfg.runs
+        "\n## catch-up on {}: fixed head {last}, broadcaster --mode irreversible --start-block \
+         {first}, {} run(s)",
+        src.name, cfg.runs
     );
     println!(
-        "   time = broadcaster spawn -> the in-process bot holds block {LAST}'s end; `dump` reads \
+        "   time = broadcaster spawn -> the in-process bot holds block {last}'s end; `dump` reads \
          the same ring at the same time"
     );
     let mut results = Vec::new();
     for run in 1..=cfg.runs {
-        let r = catch_up(bins, chain, run)?;
+        let r = catch_up(bins, src, run)?;
         println!(
             "run {run}: {} blocks, {} ops in {:.1} ms = {:.0} blocks/s, {:.0} ops/s; first request \
-             at +{:.1} ms, {} requests; VmHWM broadcaster {} KiB (anon {}, shmem {}), dump {} KiB \
-             (anon {}, shmem {}); load {}",
+             at +{:.1} ms, {} requests ({}); VmHWM broadcaster {} KiB (anon {}, shmem {}), dump {} \
+             KiB (anon {}, shmem {}); load {}",
             r.blocks,
             r.ops,
             r.secs * 1e3,
@@ -578,6 +679,7 @@ fn run_catch_up(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
             r.ops as f64 / r.secs,
             r.first_request_ms,
             r.requests,
+            r.methods,
             r.broadcaster.hwm_kib,
             r.broadcaster.anon_kib,
             r.broadcaster.shmem_kib,
@@ -590,7 +692,7 @@ fn run_catch_up(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
     }
     let mut secs: Vec<f64> = results.iter().map(|r| r.secs).collect();
     secs.sort_by(f64::total_cmp);
-    let blocks = (LAST - FIRST + 1) as f64;
+    let blocks = (last - first + 1) as f64;
     let ops = results[0].ops as f64;
     let (best, mid) = (secs[0], median(&secs));
     println!(
@@ -619,6 +721,20 @@ fn run_catch_up(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
         dump[dump.len() / 2],
         dump[dump.len() - 1],
         mib(dump[dump.len() / 2]),
+    );
+    let mut bc_anon: Vec<u64> = results.iter().map(|r| r.broadcaster.anon_kib).collect();
+    let mut dump_anon: Vec<u64> = results.iter().map(|r| r.dump.anon_kib).collect();
+    bc_anon.sort_unstable();
+    dump_anon.sort_unstable();
+    println!(
+        "heap and stacks (RssAnon at the end of the catch-up, min / median / max over runs): \
+         broadcaster {} / {} / {} KiB, dump bot {} / {} / {} KiB",
+        bc_anon[0],
+        bc_anon[bc_anon.len() / 2],
+        bc_anon[bc_anon.len() - 1],
+        dump_anon[0],
+        dump_anon[dump_anon.len() / 2],
+        dump_anon[dump_anon.len() - 1],
     );
     Ok(())
 }
@@ -679,7 +795,7 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
     };
     let node = FakeNode::start(Arc::clone(chain), options)?;
     let ring = RingFile::new("tip");
-    let mut cmd = broadcaster_cmd(bins, &node, &ring, "head");
+    let mut cmd = broadcaster_cmd(bins, &node, &ring, "head", FIRST);
     cmd.args(["--stop-block", &stop.to_string()]);
     let mut bc = Proc::spawn("broadcaster", cmd)?;
     let mut sub = subscribe(&ring, &mut bc)?;
@@ -802,7 +918,11 @@ fn run(cfg: &Config) -> Result<()> {
         Chain::recorded(&data)
             .with_context(|| format!("loading the recorded chain from {}", data.display()))?,
     );
-    run_catch_up(cfg, &bins, &chain)?;
+    run_catch_up(cfg, &bins, &Source::recorded(&chain))?;
+    for encoding in [Encoding::Appbase, Encoding::Legacy] {
+        let source = Source::composed(&data, cfg.composed_blocks, encoding)?;
+        run_catch_up(cfg, &bins, &source)?;
+    }
     run_tip(cfg, &bins, &chain)?;
     println!(
         "\ne2e: done in {:.1} s; load average at end {}",
