@@ -104,10 +104,14 @@
 //!
 //! # Memory model tests
 //! The algorithm runs over any slice of atomic words: a heap buffer in unit, property and loom
-//! tests (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`; each model
-//! explores for at most two minutes unless `LOOM_MAX_DURATION` says otherwise), the shared
-//! mapping in production. Miri needs a nightly toolchain: `cargo +nightly miri test -p
-//! consumer-sdk --lib ring` runs the heap-backed tests under it.
+//! tests, the shared mapping in production. The loom models
+//! (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`) race real payload
+//! copies against an overwrite, a filtered reader's counts against a commit, and whole-block
+//! delivery against commits; each explores every interleaving with up to three preemptions
+//! completely, and fails if it does not finish within its budget (60 s, see
+//! `RING_LOOM_BUDGET_SECS`) rather than pass on a partial exploration. Miri needs a nightly
+//! toolchain: `cargo +nightly miri test -p consumer-sdk --lib ring` runs the heap-backed tests
+//! under it.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Under loom only the protocol core is built; the file and subscriber layers that use the rest
