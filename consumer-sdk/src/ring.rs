@@ -1889,7 +1889,10 @@ mod loom_tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(BUDGET_SECS);
-        let budget = std::time::Duration::from_secs(budget);
+        model_within(std::time::Duration::from_secs(budget), f);
+    }
+
+    fn model_within(budget: std::time::Duration, f: impl Fn() + Sync + Send + 'static) {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = builder.preemption_bound.or(Some(3));
         builder.max_duration = None;
@@ -1913,6 +1916,14 @@ mod loom_tests {
             iterations.load(std::sync::atomic::Ordering::Relaxed),
             start.elapsed()
         );
+    }
+
+    #[test]
+    #[should_panic(expected = "ran out of its")]
+    fn loom_a_model_out_of_budget_fails() {
+        model_within(std::time::Duration::ZERO, || {
+            let _ = run(4096, 1, 0, 1, 8);
+        });
     }
 
     #[test]
