@@ -101,7 +101,9 @@ pub(super) fn last_block_start(ring: &Ring<'_>, tail: u64) -> Result<Option<u64>
             "the committed tail does not follow a block end record",
         ));
     }
-    if let Some(p) = indexed_block_starts(ring, tail)?
+    // The entry of the block ending at the tail is the newest or, while the writer commits
+    // the next block, the one before it: a few entries are enough.
+    if let Some(p) = indexed_block_starts(ring, tail, 4)?
         .into_iter()
         .find(|&(block, _)| block == h.block)
         .map(|(_, p)| p)
@@ -114,14 +116,20 @@ pub(super) fn last_block_start(ring: &Ring<'_>, tail: u64) -> Result<Option<u64>
     }
 }
 
-/// Valid (block number, start) pairs of the block index below `tail`, newest first. SYNC
-/// index (reader side): entries are checked against the records they point to.
-fn indexed_block_starts(ring: &Ring<'_>, tail: u64) -> Result<Vec<(u64, u64)>, ReadFault> {
+/// Valid (block number, start) pairs among the newest `newest` entries of the block index
+/// below `tail`, newest first. SYNC index (reader side): entries are checked against the
+/// records they point to.
+fn indexed_block_starts(
+    ring: &Ring<'_>,
+    tail: u64,
+    newest: usize,
+) -> Result<Vec<(u64, u64)>, ReadFault> {
     // Relaxed: the count is stored before the tail store that publishes it (SYNC tail), and
     // each entry is validated by content below anyway.
     let written = ring.at(off::INDEX_NEXT).load(Ordering::Relaxed);
     let mut found = Vec::new();
-    for e in (written.saturating_sub(INDEX_SLOTS as u64)..written).rev() {
+    let span = newest.min(INDEX_SLOTS) as u64;
+    for e in (written.saturating_sub(span)..written).rev() {
         let slot = (e % INDEX_SLOTS as u64) as usize;
         // Relaxed: validated below by content.
         let block = ring.at(layout::index_slot(slot)).load(Ordering::Relaxed);
@@ -144,7 +152,7 @@ fn indexed_block_starts(ring: &Ring<'_>, tail: u64) -> Result<Vec<(u64, u64)>, R
 pub(super) fn block_start_from(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
     let tail = ring.tail();
     check_tail(ring, tail)?;
-    let best = indexed_block_starts(ring, tail)?
+    let best = indexed_block_starts(ring, tail, INDEX_SLOTS)?
         .into_iter()
         .map(|(_, p)| p)
         .filter(|&p| p >= from)
