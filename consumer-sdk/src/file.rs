@@ -521,6 +521,7 @@ mod writer {
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it): when a ring was created.
+#[cfg(feature = "writer")]
 pub(crate) fn nanos_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

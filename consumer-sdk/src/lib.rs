@@ -45,73 +45,8 @@
 //!
 //! # Protocol
 //!
-//! The file (see [`layout`]) is a 84 KiB header followed by a data region whose capacity `C` is a
-//! power of two. Positions are monotonic byte counts (`u64`); a position's place in the region is
-//! `pos & (C - 1)`. Records are 8-byte aligned, start with a 64-byte [`layout::RecordHeader`] and
-//! never straddle the end of the region: the writer fills the rest with a padding record (or,
-//! when fewer than 64 bytes are left, readers and writer both skip them implicitly).
-//!
-//! Header words that change: `tail` (end of the last committed block), `tail intent` (end of
-//! what the writer may be writing; never decreases), `head` (oldest record not yet overwritten),
-//! producer `epoch`, `pid` and `heartbeat`, `last block`, a `notify` word, a table of 256 topics
-//! (name and committed record count each) and a 4096-entry index of (block number, position)
-//! pairs.
-//!
-//! Every op record carries its global sequence number and its sequence within its topic. Each
-//! block ends with a block-end record (block number, timestamp, id, op count); the first record
-//! of each block is flagged.
-//! A gap notice (kind 5, see [`layout::Kind::Gap`]) may open a block; it takes no sequence number.
-//!
-//! All accesses to shared memory are atomic 64-bit loads and stores, so concurrent access is
-//! never a data race. The orderings that matter come in labelled pairs (see `ring.rs`):
-//!
-//! * **SYNC intent.** Before overwriting bytes, the writer stores the new tail intent and issues
-//!   a Release fence; then it stores the bytes. A reader loads a record's words, issues an
-//!   Acquire fence, then loads the tail intent. If any loaded word came from a store after the
-//!   writer's fence, the fences synchronise and the reader sees an intent that reveals the
-//!   overwrite. So a copy taken at `pos` is valid exactly when `intent <= pos + C` afterwards;
-//!   otherwise the reader was lapped. Lapping is detected from the writer's counter, never from
-//!   record contents (which might be half-written).
-//! * **SYNC tail.** The writer stores every record of a block and its block-end record, then
-//!   stores `tail` with Release: this single store is the commit. Readers load `tail` with
-//!   Acquire and only read below it, so they see whole blocks or nothing. A writer that dies
-//!   before the store leaves the block invisible.
-//! * **SYNC counters.** After the tail store, the writer stores the counter of each topic of
-//!   the block with Release. A reader loads the tail (Acquire), the counters (Acquire), and the
-//!   tail again: each counter is then exact for every topic without a record in the blocks
-//!   between the two tails, and the others are counted from the records themselves (each op
-//!   carries its sequence within its topic) by walking from the start of the first of those
-//!   blocks. No lock is involved, so the counts are exact whatever step of a commit the writer
-//!   died (or stopped) in.
-//! * **SYNC topics.** The writer stores a topic's name, then the topic count with Release;
-//!   readers load the count with Acquire before reading names.
-//! * **SYNC index.** Index entries are written before the commit and validated by readers
-//!   against the record they point to (which must be the flagged first record of that block),
-//!   so a torn or stale entry is detected and skipped.
-//!
-//! When lapped, a reader resumes at a whole block (see [`LagPolicy`]: the oldest one, or one a
-//! safe distance behind the writer when it overwrites faster than the reader can count, or the
-//! newest) and computes `lost` as that block's first sequence number minus the one it expected,
-//! and `lost_matching` from the topic counts at both positions.
-//!
-//! A writer holds an exclusive open-file-description lock (`F_OFD_SETLK`) on the ring for its
-//! whole life; the kernel drops it when the writer dies, and readers probe it (`F_OFD_GETLK`) to
-//! tell a live writer from a dead one, which stays right after pid reuse and across pid
-//! namespaces. The heartbeat runs on `CLOCK_BOOTTIME` and tells a live writer from a hung one. A
-//! writer that opens an existing ring takes the lock, validates every record from head to tail,
-//! recomputes its sequence numbers and topic counts, keeps the tail intent (so readers keep
-//! judging overwritten bytes correctly), bumps the epoch and continues at the committed tail,
-//! overwriting any partial block.
-//!
-//! Readers wait by spinning briefly, yielding, then sleeping on a futex over the `notify` word,
-//! which the writer bumps and wakes after every commit ([`Wait`]).
-//!
-//! # Memory model tests
-//! The algorithm runs over any slice of atomic words: a heap buffer in unit, property and loom
-//! tests (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`; each model
-//! explores for at most two minutes unless `LOOM_MAX_DURATION` says otherwise), the shared
-//! mapping in production. Miri needs a nightly toolchain: `cargo +nightly miri test -p
-//! consumer-sdk --lib ring` runs the heap-backed tests under it.
+//! How the ring works (layout, memory orderings, crash states, liveness) is on its own page:
+//! [`protocol`].
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Under loom only the protocol core is built; the file and subscriber layers that use the rest
@@ -126,6 +61,7 @@ compile_error!(
 mod chain;
 pub mod layout;
 pub mod ops;
+pub mod protocol;
 mod ring;
 mod sync;
 

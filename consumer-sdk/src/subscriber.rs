@@ -151,7 +151,7 @@ pub enum ProducerStatus {
         epoch: u64,
     },
     /// A writer holds the ring (or that cannot be checked) but has not beaten for a while: hung,
-    /// stopped, or an idle writer that does not call [`crate::Publisher::heartbeat`].
+    /// stopped, or an idle writer that does not call `Publisher::heartbeat`.
     Stale {
         /// Writer process id.
         pid: u64,

@@ -1,0 +1,291 @@
+//! Positioning: the oldest whole block, the newest, block `n`, through the records and the
+//! block index (SYNC index: entries are checked against the records they point to).
+
+use super::{FLAG_BLOCK_START, ReadFault, Ring, check_tail, check_walk, corrupt};
+use crate::layout::{self, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, off};
+use crate::sync::Ordering;
+
+/// Give up finding a valid record after this many laps in a row.
+const MAX_SEEK_ATTEMPTS: usize = 64;
+
+/// Where `Block(n)` leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seek {
+    /// Position of the first record of the first block numbered `n` or more.
+    Found(u64),
+    /// Block `n` was overwritten; `earliest` is the oldest whole block left.
+    Gone { earliest: u64 },
+    /// Block `n` is not committed yet; `last` is the last committed block.
+    NotYet { last: Option<u64> },
+}
+
+/// The global sequence at block boundary `pos` (`None`: overwritten meanwhile).
+pub(super) fn seq_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    if pos % 8 != 0 {
+        return Err(corrupt(pos, "position not 8-byte aligned"));
+    }
+    if pos > tail {
+        return Err(corrupt(
+            pos,
+            format!("position beyond the committed tail {tail}"),
+        ));
+    }
+    let at = if pos == tail {
+        if tail == 0 {
+            return Ok(Some(0));
+        }
+        tail - RECORD_HEADER_LEN as u64
+    } else if ring.room(pos) < RECORD_HEADER_LEN as u64 {
+        pos + ring.room(pos)
+    } else {
+        pos
+    };
+    let h = ring.load_record_header(at);
+    if ring.overwritten(at) {
+        return Ok(None);
+    }
+    if pos == tail && Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+        return Err(corrupt(
+            at,
+            "the committed tail does not follow a block end record",
+        ));
+    }
+    Ok(Some(h.seq))
+}
+
+/// First block boundary at or after `from` (the tail if no block starts before it).
+/// `None`: the records walked were overwritten meanwhile.
+pub(super) fn first_block_start(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    if from % 8 != 0 {
+        return Err(corrupt(from, "head not 8-byte aligned"));
+    }
+    let mut pos = from;
+    while pos < tail {
+        check_walk(ring, from, pos)?;
+        let room = ring.room(pos);
+        if room < RECORD_HEADER_LEN as u64 {
+            pos += room;
+            continue;
+        }
+        let h = ring.load_record_header(pos);
+        if ring.overwritten(pos) {
+            return Ok(None);
+        }
+        if h.flags & FLAG_BLOCK_START != 0 {
+            return Ok(Some(pos));
+        }
+        pos += ring.skip_len(pos, &h).map_err(|e| corrupt(pos, e))?;
+    }
+    Ok(Some(tail.max(from)))
+}
+
+/// Start of the block that ends at committed tail `tail` (`Some(0)` for an empty ring; `None`
+/// if it was overwritten meanwhile). Found through the block index, whose entry for that block
+/// was written before its commit; if the index does not have it, the oldest block start.
+pub(super) fn last_block_start(ring: &Ring<'_>, tail: u64) -> Result<Option<u64>, ReadFault> {
+    if tail == 0 {
+        return Ok(Some(0));
+    }
+    let end = tail - RECORD_HEADER_LEN as u64;
+    let h = ring.load_record_header(end);
+    if ring.overwritten(end) {
+        return Ok(None);
+    }
+    if Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+        return Err(corrupt(
+            end,
+            "the committed tail does not follow a block end record",
+        ));
+    }
+    // The entry of the block ending at the tail is the newest or, while the writer commits
+    // the next block, the one before it: a few entries are enough.
+    if let Some(p) = indexed_block_starts(ring, tail, 4)?
+        .into_iter()
+        .find(|&(block, _)| block == h.block)
+        .map(|(_, p)| p)
+    {
+        return Ok(Some(p));
+    }
+    match first_block_start(ring, ring.head())? {
+        Some(p) if p < tail => Ok(Some(p)),
+        _ => Ok(None),
+    }
+}
+
+/// Valid (block number, start) pairs among the newest `newest` entries of the block index
+/// below `tail`, newest first. SYNC index (reader side): entries are checked against the
+/// records they point to.
+fn indexed_block_starts(
+    ring: &Ring<'_>,
+    tail: u64,
+    newest: usize,
+) -> Result<Vec<(u64, u64)>, ReadFault> {
+    // Relaxed: the count is stored before the tail store that publishes it (SYNC tail), and
+    // each entry is validated by content below anyway.
+    let written = ring.at(off::INDEX_NEXT).load(Ordering::Relaxed);
+    let mut found = Vec::new();
+    let span = newest.min(INDEX_SLOTS) as u64;
+    for e in (written.saturating_sub(span)..written).rev() {
+        let slot = (e % INDEX_SLOTS as u64) as usize;
+        // Relaxed: validated below by content.
+        let block = ring.at(layout::index_slot(slot)).load(Ordering::Relaxed);
+        let pos = ring
+            .at(layout::index_slot(slot) + 8)
+            .load(Ordering::Relaxed);
+        if pos < tail
+            && tail - pos <= ring.capacity()
+            && pos % 8 == 0
+            && block_at(ring, pos)? == Some(block)
+        {
+            found.push((block, pos));
+        }
+    }
+    Ok(found)
+}
+
+/// The oldest block start at or after `from` known to the index (the newest block's start if
+/// none is): where a reader resumes to keep a margin behind the writer.
+pub(super) fn block_start_from(ring: &Ring<'_>, from: u64) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    let best = indexed_block_starts(ring, tail, INDEX_SLOTS)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|&p| p >= from)
+        .min();
+    match best {
+        Some(p) => Ok(Some(p)),
+        None => newest_block_start(ring),
+    }
+}
+
+/// Start of the newest committed block (the tail of an empty ring).
+pub(super) fn newest_block_start(ring: &Ring<'_>) -> Result<Option<u64>, ReadFault> {
+    let tail = ring.tail();
+    check_tail(ring, tail)?;
+    last_block_start(ring, tail)
+}
+
+/// Oldest whole block still in the ring (its first record's position), or the tail.
+pub(crate) fn seek_earliest(ring: &Ring<'_>) -> Result<u64, ReadFault> {
+    for _ in 0..MAX_SEEK_ATTEMPTS {
+        if let Some(p) = first_block_start(ring, ring.head())? {
+            return Ok(p);
+        }
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// The committed tail, a block boundary: where a reader that wants only new blocks starts.
+pub(crate) fn seek_latest(ring: &Ring<'_>) -> u64 {
+    ring.tail()
+}
+
+/// Last committed block, read from the block end record before the tail.
+pub(crate) fn last_committed_block(ring: &Ring<'_>) -> Result<Option<u64>, ReadFault> {
+    for _ in 0..MAX_SEEK_ATTEMPTS {
+        let tail = ring.tail();
+        check_tail(ring, tail)?;
+        if tail == 0 {
+            return Ok(None);
+        }
+        let at = tail - RECORD_HEADER_LEN as u64;
+        let h = ring.load_record_header(at);
+        if ring.overwritten(at) {
+            continue;
+        }
+        if Kind::from_u8(h.kind) != Some(Kind::BlockEnd) {
+            return Err(corrupt(
+                at,
+                "the committed tail does not follow a block end record",
+            ));
+        }
+        return Ok(Some(h.block));
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// Position of the first block numbered `n` or more.
+pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
+    for _ in 0..MAX_SEEK_ATTEMPTS {
+        let last = last_committed_block(ring)?;
+        if last.is_none_or(|last| n > last) {
+            return Ok(Seek::NotYet { last });
+        }
+        let tail = ring.tail();
+        let Some(oldest) = first_block_start(ring, ring.head())? else {
+            continue;
+        };
+        if oldest >= tail {
+            // Everything before the tail was overwritten while we looked; `last` is gone too.
+            continue;
+        }
+        let Some(oldest_block) = block_at(ring, oldest)? else {
+            continue;
+        };
+        if n < oldest_block {
+            return Ok(Seek::Gone {
+                earliest: oldest_block,
+            });
+        }
+        // Start from the newest index entry at or before `n` that still checks out.
+        // SYNC index (reader side): entries are validated against the records they point to.
+        let written = ring.at(off::INDEX_NEXT).load(Ordering::Acquire);
+        let mut from = oldest;
+        for e in written.saturating_sub(INDEX_SLOTS as u64)..written {
+            let slot = (e % INDEX_SLOTS as u64) as usize;
+            // Relaxed: validated below by content.
+            let block = ring.at(layout::index_slot(slot)).load(Ordering::Relaxed);
+            let pos = ring
+                .at(layout::index_slot(slot) + 8)
+                .load(Ordering::Relaxed);
+            if block <= n && pos > from && pos < tail && block_at(ring, pos)? == Some(block) {
+                from = pos;
+            }
+        }
+        let mut p = from;
+        let mut lapped = false;
+        while p < tail {
+            let room = ring.room(p);
+            if room < RECORD_HEADER_LEN as u64 {
+                p += room;
+                continue;
+            }
+            check_walk(ring, from, p)?;
+            let h = ring.load_record_header(p);
+            if ring.overwritten(p) {
+                lapped = true;
+                break;
+            }
+            if h.flags & FLAG_BLOCK_START != 0 && h.block >= n {
+                return Ok(Seek::Found(p));
+            }
+            p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
+        }
+        if !lapped {
+            return Ok(Seek::Found(tail));
+        }
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// Block number of the block starting at `pos` (`None`: not a block start, or overwritten).
+pub(super) fn block_at(ring: &Ring<'_>, pos: u64) -> Result<Option<u64>, ReadFault> {
+    let at = if ring.room(pos) < RECORD_HEADER_LEN as u64 {
+        pos + ring.room(pos)
+    } else {
+        pos
+    };
+    if at % 8 != 0 {
+        return Ok(None);
+    }
+    let h = ring.load_record_header(at);
+    if ring.overwritten(at) || h.flags & FLAG_BLOCK_START == 0 {
+        return Ok(None);
+    }
+    Ok(Some(h.block))
+}

@@ -1,0 +1,202 @@
+//! Unit tests of the ring algorithm over heap memory.
+
+use super::reader::*;
+use super::seek::*;
+use super::*;
+
+/// A heap ring with its writer, for driving the protocol in tests.
+pub(crate) struct Fixture {
+    pub mem: HeapMemory,
+    pub cap: u64,
+    pub writer: WriterCore,
+}
+
+impl Fixture {
+    pub fn new(cap: u64) -> Fixture {
+        Fixture {
+            mem: HeapMemory::new(cap),
+            cap,
+            writer: WriterCore::fresh(),
+        }
+    }
+    pub fn ring(&self) -> Ring<'_> {
+        Ring::new(self.mem.words(), self.cap)
+    }
+    /// Write block `n` with one op per payload, topics cycling through `topics`.
+    pub fn block(&mut self, n: u64, topics: &[&str], payloads: &[Vec<u8>]) {
+        let ring = RingMut::new(self.mem.words_mut(), self.cap);
+        self.writer.begin(n, n as u32, [n as u8; 20]).unwrap();
+        for (i, p) in payloads.iter().enumerate() {
+            let t = self.writer.topic(&ring, topics[i % topics.len()]).unwrap();
+            let meta = OpMeta {
+                trx_index: i as u32,
+                op_index: 0,
+                trx_id: [1; 20],
+                virtual_op: false,
+            };
+            self.writer.push(&ring, t, &meta, p).unwrap();
+        }
+        self.writer.commit(&ring).unwrap();
+    }
+}
+
+fn drain(ring: &Ring<'_>, r: &mut ReaderCore) -> Vec<Result<(u64, Vec<u8>), Polled>> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        match r.poll(ring, &mut buf).unwrap() {
+            Polled::Empty => return out,
+            Polled::Op { header, .. } => out.push(Ok((header.block, buf.clone()))),
+            Polled::BlockEnd(_) => {}
+            lag => out.push(Err(lag)),
+        }
+    }
+}
+
+#[test]
+fn reader_sees_committed_blocks_only() {
+    let mut f = Fixture::new(4096);
+    let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+    assert!(drain(&f.ring(), &mut r).is_empty());
+    f.block(10, &["vote"], &[b"{\"a\":1}".to_vec(), b"{}".to_vec()]);
+    let ring = RingMut::new(f.mem.words_mut(), f.cap);
+    f.writer.begin(11, 0, [0; 20]).unwrap();
+    f.writer
+        .push(&ring, 0, &OpMeta::default(), b"partial")
+        .unwrap();
+    let got = drain(&f.ring(), &mut r);
+    assert_eq!(
+        got,
+        vec![Ok((10, b"{\"a\":1}".to_vec())), Ok((10, b"{}".to_vec()))]
+    );
+    f.writer.abort();
+    f.block(11, &["vote"], &[b"x".to_vec()]);
+    assert_eq!(drain(&f.ring(), &mut r), vec![Ok((11, b"x".to_vec()))]);
+}
+
+#[test]
+fn lapped_reader_gets_exact_loss_then_oldest_whole_block() {
+    let mut f = Fixture::new(4096);
+    let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+    for n in 1..=100 {
+        f.block(n, &["vote", "comment"], &[vec![7; 100], vec![8; 30]]);
+    }
+    let got = drain(&f.ring(), &mut r);
+    let Err(Polled::Lagged {
+        lost,
+        lost_matching,
+    }) = got[0]
+    else {
+        panic!("{got:?}")
+    };
+    assert_eq!(lost, lost_matching);
+    let delivered = got.len() as u64 - 1;
+    assert_eq!(lost + delivered, 200);
+    let first_block = got[1].as_ref().unwrap().0;
+    assert_eq!(lost, (first_block - 1) * 2);
+}
+
+#[test]
+fn filtered_reader_counts_only_its_topics() {
+    let mut f = Fixture::new(4096);
+    let mut r = ReaderCore::new(&f.ring(), 0, Some(&["comment".to_string()])).unwrap();
+    for n in 1..=100 {
+        f.block(
+            n,
+            &["vote", "vote", "comment"],
+            &[vec![7; 50], vec![7; 50], vec![8; 30]],
+        );
+    }
+    let got = drain(&f.ring(), &mut r);
+    let Err(Polled::Lagged {
+        lost,
+        lost_matching,
+    }) = got[0]
+    else {
+        panic!("{got:?}")
+    };
+    let delivered = got.len() as u64 - 1;
+    assert_eq!(lost_matching + delivered, 100);
+    assert_eq!(lost, lost_matching * 3);
+}
+
+#[test]
+fn seek_block_finds_sparse_blocks_and_reports_bounds() {
+    let mut f = Fixture::new(1 << 16);
+    for n in (10..200).step_by(10) {
+        f.block(n, &["vote"], &[vec![1; 40]]);
+    }
+    let ring = f.ring();
+    assert_eq!(seek_block(&ring, 300), Ok(Seek::NotYet { last: Some(190) }));
+    let Ok(Seek::Found(p)) = seek_block(&ring, 55) else {
+        panic!()
+    };
+    let mut r = ReaderCore::new(&ring, p, None).unwrap();
+    assert_eq!(drain(&ring, &mut r)[0], Ok((60, vec![1; 40])));
+    for n in 200..2000 {
+        f.block(n, &["vote"], &[vec![1; 40]]);
+    }
+    let ring = f.ring();
+    let Ok(Seek::Gone { earliest }) = seek_block(&ring, 55) else {
+        panic!()
+    };
+    let Ok(Seek::Found(p)) = seek_block(&ring, earliest) else {
+        panic!()
+    };
+    assert_eq!(p, seek_earliest(&ring).unwrap());
+    assert!(earliest > 1500 && earliest < 1990, "{earliest}");
+    let Ok(Seek::Found(p)) = seek_block(&ring, earliest + 10) else {
+        panic!()
+    };
+    let mut r = ReaderCore::new(&ring, p, None).unwrap();
+    let got = drain(&ring, &mut r);
+    assert_eq!(got.len() as u64, 1999 - (earliest + 10) + 1);
+    assert_eq!(got[0], Ok((earliest + 10, vec![1; 40])));
+}
+
+#[test]
+fn recover_resumes_after_the_last_committed_block() {
+    let mut f = Fixture::new(4096);
+    for n in 1..=50 {
+        f.block(n, &["vote", "comment"], &[vec![1; 60], vec![2; 10]]);
+    }
+    let ring = RingMut::new(f.mem.words_mut(), f.cap);
+    f.writer.begin(51, 0, [0; 20]).unwrap();
+    f.writer
+        .push(&ring, 0, &OpMeta::default(), &[9; 500])
+        .unwrap();
+    // The writer dies here; a new one takes over.
+    let mut w = WriterCore::recover(&f.ring()).unwrap();
+    assert_eq!(w.last_block(), Some(50));
+    assert_eq!(w.next_seq(), 100);
+    assert_eq!(w.topics(), ["vote", "comment"]);
+    w.begin(51, 0, [0; 20]).unwrap();
+    w.push(&ring, 1, &OpMeta::default(), b"c").unwrap();
+    w.commit(&ring).unwrap();
+    let mut r = ReaderCore::new(&ring, seek_earliest(&ring).unwrap(), None).unwrap();
+    let got = drain(&ring, &mut r);
+    assert_eq!(got.last(), Some(&Ok((51, b"c".to_vec()))));
+    assert!(got.iter().all(|g| g.is_ok()));
+}
+
+#[test]
+fn a_payload_longer_than_the_writer_writes_is_corrupt_not_copied() {
+    let mut f = Fixture::new(4096);
+    f.block(1, &["vote"], &[vec![1; 40]]);
+    let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+    // The op's length word (the low half of its first word), well inside the region.
+    let max = max_payload(f.cap) as u32;
+    let first = f.ring().data_word(0);
+    let w = f.mem.words_mut().get(first);
+    let mut bytes = w.load(Ordering::Relaxed).to_ne_bytes();
+    bytes[..4].copy_from_slice(&(max + 8).to_ne_bytes());
+    w.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+    let mut buf = Vec::new();
+    match r.poll(&f.ring(), &mut buf) {
+        Err(ReadFault::Corrupt { pos: 0, reason }) => {
+            assert!(reason.contains("maximum"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(buf.capacity() < max as usize, "nothing was copied");
+}
