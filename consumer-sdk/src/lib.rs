@@ -92,4 +92,6 @@ pub use publisher::{CreateOptions, Publisher, TopicId};
 pub use ring::CommitStep;
 pub use ring::{LagPolicy, OpMeta};
 #[cfg(not(loom))]
-pub use subscriber::{BlockEnd, Builder, Event, Iter, Op, ProducerStatus, Start, Subscriber, Wait};
+pub use subscriber::{
+    BlockEnd, Builder, Event, EventRef, Iter, Op, OpRef, ProducerStatus, Start, Subscriber, Wait,
+};

@@ -3,11 +3,12 @@
 //! This page is documentation only; the code is in `src/ring/` (writer, reader, seek, loom
 //! models), `src/layout.rs` (offsets) and `src/file.rs` (files, mappings, locks).
 //!
-//! The file (see [`crate::layout`]) is a 84 KiB header followed by a data region whose capacity `C` is a
-//! power of two. Positions are monotonic byte counts (`u64`); a position's place in the region is
-//! `pos & (C - 1)`. Records are 8-byte aligned, start with a 64-byte [`crate::layout::RecordHeader`] and
-//! never straddle the end of the region: the writer fills the rest with a padding record (or,
-//! when fewer than 64 bytes are left, readers and writer both skip them implicitly).
+//! The file (see [`crate::layout`]) is a 84 KiB header followed by a data region whose capacity
+//! `C` is a power of two. Positions are monotonic byte counts (`u64`); a position's place in the
+//! region is `pos & (C - 1)`. Records are 8-byte aligned, start with a 64-byte
+//! [`crate::layout::RecordHeader`] and never straddle the end of the region: the writer fills the
+//! rest with a padding record (or, when fewer than 64 bytes are left, readers and writer both
+//! skip them implicitly).
 //!
 //! Header words that change: `tail` (end of the last committed block), `tail intent` (end of
 //! what the writer may be writing; never decreases), `head` (oldest record not yet overwritten),
@@ -47,10 +48,16 @@
 //!   against the record they point to (which must be the flagged first record of that block),
 //!   so a torn or stale entry is detected and skipped.
 //!
-//! When lapped, a reader resumes at a whole block (see [`crate::LagPolicy`]: the oldest one, or one a
-//! safe distance behind the writer when it overwrites faster than the reader can count, or the
-//! newest) and computes `lost` as that block's first sequence number minus the one it expected,
-//! and `lost_matching` from the topic counts at both positions.
+//! * **SYNC head.** The writer stores the head (oldest record not overwritten) before raising
+//!   the tail intent with Release; a reader that loads the intent with Acquire then finds a head
+//!   at least `intent - C`.
+//!
+//! When lapped, a reader resumes at a whole block (see [`crate::LagPolicy`]: the oldest one, or
+//! one a safe distance behind the writer when it overwrites faster than the reader can count, or
+//! the newest) and computes `lost` as that block's first sequence number minus the one it
+//! expected, and `lost_matching` from the topic counts at both positions. Being lapped is never
+//! an error: a reader that keeps being overwritten while it resynchronises tries again at its
+//! next receive.
 //!
 //! A writer holds an exclusive open-file-description lock (`F_OFD_SETLK`) on the ring for its
 //! whole life; the kernel drops it when the writer dies, and readers probe it (`F_OFD_GETLK`) to

@@ -109,12 +109,7 @@ impl Op {
     }
     /// The position to save so a restarted bot resumes after this op.
     pub fn cursor(&self) -> Cursor {
-        Cursor {
-            block: self.header.block,
-            index_in_block: self.index_in_block,
-            trx_index: self.header.trx_index,
-            op_index: self.header.op_index,
-        }
+        cursor_of(&self.header, self.index_in_block)
     }
 }
 
@@ -138,6 +133,108 @@ pub enum Event {
     Op(Op),
     /// A block is complete.
     BlockEnd(BlockEnd),
+}
+
+/// What a receive that lends its op returns; see [`Subscriber::try_recv_ref`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// An op that passes the topic filter.
+    Op(OpRef<'a>),
+    /// A block is complete.
+    BlockEnd(BlockEnd),
+}
+
+/// One operation, copied out of the ring into the subscriber's reused buffer and lent until the
+/// next receive. The same accessors as [`Op`]; [`OpRef::to_op`] makes an owned copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpRef<'a> {
+    topic: &'a str,
+    header: RecordHeader,
+    index_in_block: u32,
+    payload: &'a [u8],
+}
+
+impl<'a> OpRef<'a> {
+    /// Op type without the `_operation` suffix: `vote`, `comment`, `custom_json`, ...
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+    /// Block number.
+    pub fn block(&self) -> u64 {
+        self.header.block
+    }
+    /// Block timestamp, seconds since the Unix epoch (UTC).
+    pub fn timestamp(&self) -> u32 {
+        self.header.timestamp
+    }
+    /// Index of the transaction within the block.
+    pub fn trx_index(&self) -> u32 {
+        self.header.trx_index
+    }
+    /// Transaction id (20 bytes; zero for virtual ops that have none).
+    pub fn trx_id(&self) -> [u8; 20] {
+        self.header.trx_id
+    }
+    /// Index of the op within its transaction.
+    pub fn op_index(&self) -> u32 {
+        self.header.op_index
+    }
+    /// Index of the op within its block, counting every topic.
+    pub fn index_in_block(&self) -> u32 {
+        self.index_in_block
+    }
+    /// Produced by the chain rather than by a transaction.
+    pub fn is_virtual(&self) -> bool {
+        self.header.flags & FLAG_VIRTUAL != 0
+    }
+    /// Global sequence number of the op within this ring.
+    pub fn seq(&self) -> u64 {
+        self.header.seq
+    }
+    /// Sequence number of the op among ops of its topic within this ring.
+    pub fn topic_seq(&self) -> u64 {
+        self.header.topic_seq
+    }
+    /// The op body as the node sent it (compact JSON).
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+    /// Decode the body, borrowing from the subscriber's buffer where the type allows.
+    pub fn decode<T: serde::Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.payload)
+    }
+    /// The position to save so a restarted bot resumes after this op.
+    pub fn cursor(&self) -> Cursor {
+        cursor_of(&self.header, self.index_in_block)
+    }
+    /// An owned copy.
+    pub fn to_op(&self) -> Op {
+        Op {
+            topic: Arc::from(self.topic),
+            header: self.header,
+            index_in_block: self.index_in_block,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+/// A received record before it is handed out: the payload is in the subscriber's buffer.
+#[derive(Clone, Copy)]
+enum Raw {
+    Op {
+        header: RecordHeader,
+        index_in_block: u32,
+    },
+    End(BlockEnd),
+}
+
+fn cursor_of(header: &RecordHeader, index_in_block: u32) -> Cursor {
+    Cursor {
+        block: header.block,
+        index_in_block,
+        trx_index: header.trx_index,
+        op_index: header.op_index,
+    }
 }
 
 /// What a subscriber can tell about the writer.
@@ -263,6 +360,7 @@ impl Builder {
             last_op: None,
             epoch,
             last_file_check: Instant::now(),
+            idle_polls: 0,
         })
     }
 
@@ -318,6 +416,8 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
 const START_ATTEMPTS: usize = 8;
 /// How often an idle subscriber checks whether the ring file was replaced.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Empty polls between two reads of the clock (for the file replacement check).
+const IDLE_POLLS_PER_CLOCK_READ: u32 = 64;
 /// Longest single futex sleep, so stop flags and file replacement are noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 
@@ -341,6 +441,8 @@ pub struct Subscriber {
     last_op: Option<Cursor>,
     epoch: u64,
     last_file_check: Instant,
+    /// Empty polls since the subscriber started (the clock is read every so many).
+    idle_polls: u32,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -426,7 +528,56 @@ impl Subscriber {
     }
 
     /// Receive the next op or block end without blocking (`Ok(None)`: nothing new).
+    ///
+    /// The op owns a copy of its payload (one allocation per op); [`Subscriber::try_recv_ref`]
+    /// lends it instead.
     pub fn try_recv(&mut self) -> Result<Option<Event>, RecvError> {
+        Ok(self.next_raw()?.map(|raw| self.owned(raw)))
+    }
+
+    /// Like [`Subscriber::try_recv`], but the op borrows its payload and topic from the
+    /// subscriber, whose buffer is reused from one op to the next: no heap allocation per op
+    /// (once the buffer has grown to the largest payload read). The payload is still a copy
+    /// taken out of the ring and validated, never a view of live ring memory.
+    pub fn try_recv_ref(&mut self) -> Result<Option<EventRef<'_>>, RecvError> {
+        match self.next_raw()? {
+            Some(raw) => Ok(Some(self.borrowed(raw))),
+            None => Ok(None),
+        }
+    }
+
+    fn owned(&mut self, raw: Raw) -> Event {
+        match raw {
+            Raw::End(e) => Event::BlockEnd(e),
+            Raw::Op {
+                header,
+                index_in_block,
+            } => Event::Op(Op {
+                topic: self.topic_arc(header.topic),
+                header,
+                index_in_block,
+                payload: std::mem::take(&mut self.buf),
+            }),
+        }
+    }
+
+    fn borrowed(&self, raw: Raw) -> EventRef<'_> {
+        match raw {
+            Raw::End(e) => EventRef::BlockEnd(e),
+            Raw::Op {
+                header,
+                index_in_block,
+            } => EventRef::Op(OpRef {
+                topic: self.core.topic_name(header.topic),
+                header,
+                index_in_block,
+                payload: &self.buf,
+            }),
+        }
+    }
+
+    /// The next op (its payload in `self.buf`) or block end, without blocking.
+    fn next_raw(&mut self) -> Result<Option<Raw>, RecvError> {
         loop {
             if let Some(e) = self.pending.take() {
                 return Err(e);
@@ -439,7 +590,12 @@ impl Subscriber {
             match polled {
                 Polled::Empty => {
                     self.epoch = ring.epoch();
-                    if self.last_file_check.elapsed() >= FILE_CHECK_INTERVAL {
+                    // The clock is read every so many empty polls only (and before every
+                    // sleep, see `recv_raw_deadline`), not on each.
+                    self.idle_polls = self.idle_polls.wrapping_add(1);
+                    if self.idle_polls % IDLE_POLLS_PER_CLOCK_READ == 0
+                        && self.last_file_check.elapsed() >= FILE_CHECK_INTERVAL
+                    {
                         self.last_file_check = Instant::now();
                         if self.reopen_if_replaced()? {
                             continue;
@@ -473,7 +629,7 @@ impl Subscriber {
                         self.skip = None;
                     }
                     self.last_block = Some(h.block);
-                    return Ok(Some(Event::BlockEnd(BlockEnd {
+                    return Ok(Some(Raw::End(BlockEnd {
                         block: h.block,
                         timestamp: h.timestamp,
                         block_id: h.trx_id,
@@ -508,14 +664,11 @@ impl Subscriber {
                         }
                         self.skip = None;
                     }
-                    let op = Op {
-                        topic: self.topic_arc(header.topic),
+                    self.last_op = Some(cursor_of(&header, index_in_block));
+                    return Ok(Some(Raw::Op {
                         header,
                         index_in_block,
-                        payload: std::mem::take(&mut self.buf),
-                    };
-                    self.last_op = Some(op.cursor());
-                    return Ok(Some(Event::Op(op)));
+                    }));
                 }
             }
         }
@@ -534,15 +687,35 @@ impl Subscriber {
 
     /// Receive the next op or block end, waiting as configured.
     pub fn recv(&mut self) -> Result<Event, RecvError> {
-        self.recv_deadline(None)?.ok_or(RecvError::Stopped)
+        let raw = self.recv_raw_deadline(None)?.ok_or(RecvError::Stopped)?;
+        Ok(self.owned(raw))
     }
 
     /// Like [`Subscriber::recv`], but gives up after `timeout` (`Ok(None)`).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, RecvError> {
-        self.recv_deadline(Some(Instant::now() + timeout))
+        let raw = self.recv_raw_deadline(Some(Instant::now() + timeout))?;
+        Ok(raw.map(|raw| self.owned(raw)))
     }
 
-    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Event>, RecvError> {
+    /// Like [`Subscriber::recv`], but the op borrows its payload (see
+    /// [`Subscriber::try_recv_ref`]): no heap allocation per op.
+    pub fn recv_ref(&mut self) -> Result<EventRef<'_>, RecvError> {
+        let raw = self.recv_raw_deadline(None)?.ok_or(RecvError::Stopped)?;
+        Ok(self.borrowed(raw))
+    }
+
+    /// Like [`Subscriber::recv_timeout`], but the op borrows its payload.
+    pub fn recv_timeout_ref(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<EventRef<'_>>, RecvError> {
+        match self.recv_raw_deadline(Some(Instant::now() + timeout))? {
+            Some(raw) => Ok(Some(self.borrowed(raw))),
+            None => Ok(None),
+        }
+    }
+
+    fn recv_raw_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Raw>, RecvError> {
         let backoff = Backoff::new();
         loop {
             // Read the wake-up word before looking for data, so a commit in between is not
@@ -558,11 +731,11 @@ impl Subscriber {
             {
                 return Err(RecvError::Stopped);
             }
-            if let Some(ev) = self.try_recv()? {
-                return Ok(Some(ev));
+            if let Some(raw) = self.next_raw()? {
+                return Ok(Some(raw));
             }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // The clock is read only with a deadline, or before sleeping.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             match self.wait {
@@ -570,9 +743,11 @@ impl Subscriber {
                 Wait::Backoff if !backoff.is_completed() => backoff.snooze(),
                 Wait::Backoff => {
                     let nap = deadline.map_or(MAX_SLEEP, |d| {
-                        d.saturating_duration_since(now).min(MAX_SLEEP)
+                        d.saturating_duration_since(Instant::now()).min(MAX_SLEEP)
                     });
                     file::futex_wait(self.ring().notify_word(), seen, nap);
+                    // Let the next empty poll check whether the file was replaced.
+                    self.idle_polls = IDLE_POLLS_PER_CLOCK_READ - 1;
                 }
             }
         }

@@ -5,7 +5,9 @@ use crate::clock::{mono_ns, tighten_timer_slack};
 use crate::data::{read_stamp, stamp};
 use crate::stats::ReaderTally;
 use anyhow::{Context, Result};
-use consumer_sdk::{CreateOptions, Event, OpMeta, Publisher, RecvError, Start, Subscriber, Wait};
+use consumer_sdk::{
+    CreateOptions, EventRef, OpMeta, Publisher, RecvError, Start, Subscriber, Wait,
+};
 
 /// Topic of the end-of-run marker (payload: records sent, `u64` little endian).
 const END_TOPIC: &str = "bench_end";
@@ -57,8 +59,9 @@ pub(super) fn reader(a: &RoleArgs) -> Result<()> {
     say("READY");
     let mut tally = ReaderTally::default();
     let sent = loop {
-        match sub.recv() {
-            Ok(Event::Op(op)) => {
+        // By reference: the payload stays in the subscriber's reused buffer.
+        match sub.recv_ref() {
+            Ok(EventRef::Op(op)) => {
                 let now = mono_ns();
                 if op.topic() == END_TOPIC {
                     let bytes = op.payload().get(..8).context("short end marker")?;
@@ -67,7 +70,7 @@ pub(super) fn reader(a: &RoleArgs) -> Result<()> {
                 let (sent_ns, seq) = read_stamp(op.payload()).context("record without a stamp")?;
                 tally.record(sent_ns, seq, now);
             }
-            Ok(Event::BlockEnd(_)) => {}
+            Ok(EventRef::BlockEnd(_)) => {}
             Err(RecvError::Lagged { lost, .. }) => tally.lapped += lost,
             Err(e) => return Err(e.into()),
         }

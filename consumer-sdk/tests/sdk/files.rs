@@ -48,7 +48,12 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        // Lazy: detaches the file system even if something still holds a file in it, so the
+        // temporary directory can always be removed.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -234,6 +239,10 @@ fn a_ring_planted_by_another_user_is_refused_by_writer_and_readers() {
     let dir = tempfile::tempdir().unwrap();
     chmod(dir.path(), 0o777);
     let ring = dir.path().join("planted.ring");
+    // A copy of this test binary that `nobody` can run wherever the build directory lives.
+    let exe = dir.path().join("sdk-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    chmod(&exe, 0o755);
     let planter = child_via(
         &[
             "setpriv",
@@ -241,6 +250,7 @@ fn a_ring_planted_by_another_user_is_refused_by_writer_and_readers() {
             "--regid=nogroup",
             "--clear-groups",
             "--",
+            exe.to_str().unwrap(),
         ],
         "foreign",
         &ring,

@@ -63,18 +63,25 @@ impl TempRing {
     }
 }
 
-/// Delegates to the system allocator and remembers, per thread, the largest single request, so
-/// a test can check that hostile bytes never make the SDK allocate in proportion to a length
-/// it read from the file.
+/// Delegates to the system allocator and remembers, per thread, the largest single request and
+/// the number of requests, so a test can check that hostile bytes never make the SDK allocate
+/// in proportion to a length it read from the file, and that reading allocates nothing per op.
 struct PeakAlloc;
 
 thread_local! {
     static PEAK: Cell<usize> = const { Cell::new(0) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
 }
 
 fn note_request(size: usize) {
-    // `try_with`: the thread-local holds no destructor, but stay quiet if it is unreachable.
+    // `try_with`: the thread-locals hold no destructor, but stay quiet if they are unreachable.
     let _ = PEAK.try_with(|p| p.set(p.get().max(size)));
+    let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Allocations (and reallocations) requested on this thread so far.
+pub fn alloc_count() -> u64 {
+    COUNT.try_with(Cell::get).unwrap_or(0)
 }
 
 /// Forget the largest allocation seen so far on this thread.

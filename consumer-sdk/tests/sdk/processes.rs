@@ -139,21 +139,20 @@ pub(crate) fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
 }
 
 /// Like [`child`], started through `wrapper` (a command and its arguments, e.g. `setpriv` to
-/// run as another user), which must execute the rest of its command line.
+/// run as another user), which must end with the test binary to run (this one when empty).
 pub(crate) fn child_via(
     wrapper: &[&str],
     role: &str,
     ring: &Path,
     env: &[(&str, String)],
 ) -> Child {
-    let exe = std::env::current_exe().unwrap();
     let mut cmd = match wrapper.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
-            c.args(args).arg(exe);
+            c.args(args);
             c
         }
-        None => Command::new(exe),
+        None => Command::new(std::env::current_exe().unwrap()),
     };
     cmd.args([
         "--exact",

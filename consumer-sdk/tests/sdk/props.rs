@@ -1723,3 +1723,60 @@ fn the_largest_block_number_commits_or_is_refused() {
         assert_eq!(p.last_block(), Some(u64::MAX));
     }
 }
+
+#[test]
+fn receiving_by_reference_allocates_nothing_per_op() {
+    let (ring, mut p) = TempRing::create(1 << 20);
+    let vote = p.topic("vote").expect("topic");
+    let comment = p.topic("comment").expect("topic");
+    let mut sub = Subscriber::open(ring.name())
+        .expect("open")
+        .topics(["vote", "comment"])
+        .start(Start::Latest)
+        .expect("start");
+    let body = |n: u64, i: u64| format!("{{\"n\":{n},\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(150));
+    for n in 1..=200 {
+        p.begin_block(n, 0, [0; 20]).expect("begin");
+        for i in 0..5 {
+            let t = if i % 2 == 0 { vote } else { comment };
+            p.push(t, &OpMeta::default(), body(n, i).as_bytes())
+                .expect("push");
+        }
+        p.commit().expect("commit");
+    }
+    // The first block grows the buffer and learns the topic names.
+    let mut seen = 0;
+    while let Some(ev) = sub.try_recv_ref().expect("receive") {
+        if let consumer_sdk::EventRef::BlockEnd(e) = ev {
+            assert_eq!(e.block, 1);
+            break;
+        }
+    }
+    let before = crate::alloc_count();
+    let mut checksum = 0u64;
+    loop {
+        match sub.try_recv_ref().expect("receive") {
+            Some(consumer_sdk::EventRef::Op(op)) => {
+                seen += 1;
+                checksum += op.payload().len() as u64 + op.topic().len() as u64 + op.seq();
+            }
+            Some(consumer_sdk::EventRef::BlockEnd(_)) => {}
+            None => break,
+        }
+    }
+    let allocations = crate::alloc_count() - before;
+    assert_eq!(seen, 199 * 5);
+    assert!(checksum > 0);
+    assert_eq!(allocations, 0, "{allocations} allocations for {seen} ops");
+    // The owned path still works on the same subscriber, and copies what it hands out.
+    p.begin_block(201, 0, [0; 20]).expect("begin");
+    p.push(vote, &OpMeta::default(), b"{}").expect("push");
+    p.commit().expect("commit");
+    let Some(Event::Op(op)) = sub.try_recv().expect("receive") else {
+        panic!("expected an op")
+    };
+    assert_eq!(
+        (op.block(), op.topic(), op.payload()),
+        (201, "vote", &b"{}"[..])
+    );
+}
