@@ -208,6 +208,21 @@ pub enum WriteError {
     /// A topic id that was not returned by `Publisher::topic`.
     #[error("unknown topic id {0}")]
     UnknownTopic(u16),
+    /// The ring records another chain than the one the publisher follows.
+    #[error(
+        "the ring carries chain {ring} (id {}), not {asked} (id {}); use another ring",
+        ring.id(),
+        asked.id()
+    )]
+    OtherChain {
+        /// The chain the ring records.
+        ring: crate::Chain,
+        /// The chain the publisher asked for.
+        asked: crate::Chain,
+    },
+    /// The ring's chain record is not a valid chain.
+    #[error("the ring's chain record is invalid: {0}")]
+    ChainRecord(#[source] crate::ChainError),
 }
 
 #[cfg(feature = "writer")]

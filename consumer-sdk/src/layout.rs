@@ -81,6 +81,13 @@ pub mod off {
     pub const EPOCH: usize = 64;
     /// Process id of the writer that last opened the ring.
     pub const PID: usize = 72;
+    /// Chain id of the ring's chain: 32 raw bytes (all zero with [`CHAIN_NAME`] empty: no chain
+    /// recorded). Written when the ring is created, or once by the first writer that names its
+    /// chain on a ring created without one; never changed afterwards.
+    pub const CHAIN_ID: usize = 80;
+    /// Chain name: ASCII, NUL-padded to 16 bytes (`steem`, `hive`, ...). Its first word is
+    /// stored last, so a reader that sees it non-zero sees the whole chain.
+    pub const CHAIN_NAME: usize = 112;
     /// Last sign of life of the writer, nanoseconds since the Unix epoch.
     pub const HEARTBEAT: usize = 128;
     /// Tail intent: end position of the bytes the writer may be writing now. Only grows.
@@ -183,6 +190,7 @@ pub struct RecordHeader {
 const _: () = assert!(size_of::<RecordHeader>() == RECORD_HEADER_LEN);
 const _: () = assert!(HEADER_LEN % 4096 == 0 && INDEX_OFFSET % 8 == 0);
 const _: () = assert!(off::INDEX_NEXT + 8 <= TOPICS_OFFSET);
+const _: () = assert!(off::CHAIN_NAME + crate::chain::CHAIN_NAME_MAX <= off::HEARTBEAT);
 
 /// Bytes a record with a payload of `len` bytes occupies.
 pub const fn record_len(len: usize) -> usize {
