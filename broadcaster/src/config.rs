@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use consumer_sdk::Chain;
+
 use crate::node::GlobalProps;
 
 /// Which block the broadcaster follows.
@@ -148,6 +150,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn parse_chain(s: &str) -> Result<Chain, String> {
+    s.trim().parse::<Chain>().map_err(|e| e.to_string())
+}
+
 fn parse_node_url(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
     match url.scheme() {
@@ -212,6 +218,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", env = "BROADCASTER_RECORD")]
     pub record: Option<PathBuf>,
 
+    /// The chain to follow: `steem`, `hive` or a chain id (64 hex digits). Nodes of another chain are excluded. Default: the chain the ring records, else the one every node reports
+    #[arg(long, value_name = "steem|hive|CHAIN_ID", env = "BROADCASTER_CHAIN", value_parser = parse_chain)]
+    pub chain: Option<Chain>,
+
     /// Seconds before a node request is abandoned (connect and whole answer); fractions allowed
     #[arg(long, value_name = "SECS", env = "BROADCASTER_REQUEST_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
     pub request_timeout: Duration,
@@ -271,6 +281,8 @@ pub struct Tuning {
     pub all_down_log_interval: Duration,
     /// Time between replayed blocks with `--pace realtime`.
     pub replay_interval: Duration,
+    /// How often a node's chain id is checked again (it is checked when the node is first used).
+    pub chain_check_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -293,6 +305,7 @@ impl Default for Tuning {
             queue_blocks: 256,
             all_down_log_interval: Duration::from_secs(5),
             replay_interval: Duration::from_secs(3),
+            chain_check_interval: Duration::from_secs(600),
         }
     }
 }
@@ -318,6 +331,8 @@ pub struct Config {
     pub record: Option<PathBuf>,
     /// Node request timeout.
     pub request_timeout: Duration,
+    /// The chain to follow (`None`: the ring's, else the one the nodes agree on).
+    pub chain: Option<Chain>,
     /// Knobs that are not flags.
     pub tuning: Tuning,
 }
@@ -347,6 +362,7 @@ impl Config {
             virtual_ops: false,
             record: None,
             request_timeout: Duration::from_secs(5),
+            chain: None,
             tuning: Tuning::default(),
         }
     }
@@ -431,6 +447,7 @@ impl Cli {
             virtual_ops: self.virtual_ops,
             record: self.record,
             request_timeout: self.request_timeout,
+            chain: self.chain,
             tuning: Tuning::default(),
         })
     }
@@ -487,6 +504,26 @@ mod tests {
         assert_eq!(config.ring_size, 64 << 20);
         assert_eq!(config.mode, Mode::Irreversible);
         assert_eq!(config.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.chain, None);
+    }
+
+    #[test]
+    fn chains() {
+        let chain = |arg: &str| {
+            parse(&["--node", "http://a", "--chain", arg]).map(|c| c.into_config().unwrap().chain)
+        };
+        assert_eq!(chain("hive").unwrap(), Some(Chain::HIVE));
+        assert_eq!(chain("steem").unwrap(), Some(Chain::STEEM));
+        let id = format!("beeab0de{}", "0".repeat(56));
+        assert_eq!(chain(&id).unwrap(), Some(Chain::HIVE));
+        let other = chain(&"12".repeat(32)).unwrap().unwrap();
+        assert_eq!(other.id().to_string(), "12".repeat(32));
+        let err = chain("eos").unwrap_err().to_string();
+        assert!(
+            err.contains("eos") && err.contains("64 hexadecimal"),
+            "{err}"
+        );
+        assert!(chain(&"1".repeat(63)).is_err());
     }
 
     #[test]

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{error, info, warn};
 
+use consumer_sdk::{Chain, ChainId};
+
 use crate::block::DecodedOp;
 use crate::config::{Mode, Tuning};
 use crate::node::{FetchedBlock, GlobalProps, Method, NodeClient, NodeError};
@@ -51,20 +53,58 @@ fn list(errors: &[(String, NodeError)]) -> String {
         .join("; ")
 }
 
+/// Nodes that report different chains at start-up, with nothing to choose between them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the nodes serve different chains ({}); choose one with --chain",
+    .nodes.iter().map(|(url, id)| format!("{url}: {} {id}", Chain::from_id(*id))).collect::<Vec<_>>().join(", ")
+)]
+pub struct ChainDisagreement {
+    /// Each answering node's URL and chain id.
+    pub nodes: Vec<(String, ChainId)>,
+}
+
 /// What the pool knows about one node.
 #[derive(Debug, Default)]
 struct Health {
     failures: u32,
     cooldown_until: Option<Instant>,
     /// Bit set of [`Method::bit`]s this node lacks.
-    missing: u8,
+    missing: u16,
     props: Option<(GlobalProps, Instant)>,
     old_since: Option<Instant>,
+    chain: ChainCheck,
+}
+
+/// What the pool knows about a node's chain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChainCheck {
+    /// Not asked yet (or asked and unanswered).
+    #[default]
+    Unchecked,
+    /// The node reported the followed chain at this instant.
+    Verified(Instant),
+    /// The node reported another chain; it is not used before `until`, then asked again.
+    Foreign { id: ChainId, until: Instant },
+}
+
+impl Health {
+    /// When the node may be asked again: after its cooldown and any exclusion for serving
+    /// another chain.
+    fn usable_from(&self) -> Option<Instant> {
+        let foreign = match self.chain {
+            ChainCheck::Foreign { until, .. } => Some(until),
+            _ => None,
+        };
+        self.cooldown_until.max(foreign)
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     health: Vec<Health>,
+    /// The chain every node must serve (`None` until [`Pool::set_chain`]).
+    chain: Option<Chain>,
     current: usize,
     last_all_down_log: Option<Instant>,
     last_old_log: Option<Instant>,
@@ -202,7 +242,7 @@ impl Pool {
         let from = state.current;
         let next = (1..n).map(|k| (from + k) % n).find(|&i| {
             state.health[i]
-                .cooldown_until
+                .usable_from()
                 .is_none_or(|until| until <= now)
         });
         if let Some(next) = next {
@@ -232,6 +272,14 @@ impl Pool {
                         .collect(),
                 });
             };
+            match self.check_chain(idx).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.failed(idx, &e, "chain id");
+                    continue;
+                }
+            }
             match self.attempt(idx, request).await {
                 Ok(reply) => {
                     self.succeeded(idx);
@@ -258,6 +306,106 @@ impl Pool {
                 },
             }
         }
+    }
+
+    /// The chain every node must serve from now on.
+    pub fn set_chain(&self, chain: Chain) {
+        self.lock().chain = Some(chain);
+    }
+
+    /// Asks every node for its chain id until at least one answers, and returns the chain
+    /// they agree on, or an error naming each node's chain when they disagree.
+    pub async fn discover_chain(&self) -> Result<Chain, ChainDisagreement> {
+        let mut round = 0u32;
+        loop {
+            let mut answers: Vec<(usize, ChainId)> = Vec::new();
+            for idx in 0..self.nodes.len() {
+                match self.nodes[idx].chain_id().await {
+                    Ok(id) => answers.push((idx, id)),
+                    Err(e) => warn!(node = self.url(idx), "chain id: {e}"),
+                }
+            }
+            if let Some(&(_, first)) = answers.first() {
+                if answers.iter().all(|(_, id)| *id == first) {
+                    let chain = Chain::from_id(first);
+                    let now = Instant::now();
+                    let mut state = self.lock();
+                    for (idx, _) in &answers {
+                        state.health[*idx].chain = ChainCheck::Verified(now);
+                    }
+                    return Ok(chain);
+                }
+                return Err(ChainDisagreement {
+                    nodes: answers
+                        .into_iter()
+                        .map(|(i, id)| (self.url(i).to_owned(), id))
+                        .collect(),
+                });
+            }
+            round = round.saturating_add(1);
+            let wait = self
+                .tuning
+                .backoff_base
+                .saturating_mul(1 << round.min(16))
+                .min(self.tuning.backoff_cap);
+            error!(
+                nodes = self.nodes.len(),
+                "no node answered with its chain id; asking again in {} ms",
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Checks node `idx`'s chain id when it was never checked or the last check is older than
+    /// `chain_check_interval`. `Ok(false)`: the node serves another chain and is now excluded
+    /// (logged once per change).
+    async fn check_chain(&self, idx: usize) -> Result<bool, NodeError> {
+        let expected = {
+            let state = self.lock();
+            let Some(expected) = state.chain else {
+                return Ok(true);
+            };
+            if let ChainCheck::Verified(at) = state.health[idx].chain
+                && at.elapsed() < self.tuning.chain_check_interval
+            {
+                return Ok(true);
+            }
+            expected
+        };
+        let id = self.nodes[idx].chain_id().await?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let health = &mut state.health[idx];
+        if id == expected.id() {
+            if matches!(health.chain, ChainCheck::Foreign { .. }) {
+                info!(
+                    node = self.url(idx),
+                    "now serves chain {expected} ({}); using it again",
+                    expected.id()
+                );
+            }
+            health.chain = ChainCheck::Verified(now);
+            return Ok(true);
+        }
+        let already = matches!(health.chain, ChainCheck::Foreign { id: known, .. } if known == id);
+        health.chain = ChainCheck::Foreign {
+            id,
+            until: now + self.tuning.chain_check_interval,
+        };
+        if !already {
+            error!(
+                node = self.url(idx),
+                "serves chain {} (id {id}), not {expected} (id {}): excluded, checked again in {} s",
+                Chain::from_id(id),
+                expected.id(),
+                self.tuning.chain_check_interval.as_secs()
+            );
+        }
+        if state.current == idx {
+            state.current = (idx + 1) % state.health.len();
+        }
+        Ok(false)
     }
 
     /// The method to use on node `idx` for `preferred`, honouring what the node lacks.
@@ -330,7 +478,7 @@ impl Pool {
                     if !allowed(&i) {
                         continue;
                     }
-                    match state.health[i].cooldown_until {
+                    match state.health[i].usable_from() {
                         Some(until) if until > now => {
                             earliest = Some(earliest.map_or(until, |e| e.min(until)));
                         }
@@ -443,9 +591,11 @@ impl Pool {
         state.health[idx].old_since = Some(now);
         // Another node may be fresher if it is healthy (no failure since its last success) and
         // has not itself reported an old head recently.
+        // A node of another chain is not a reference.
         let fresher_may_exist = state.health.iter().enumerate().any(|(i, h)| {
             i != idx
                 && h.failures == 0
+                && !matches!(h.chain, ChainCheck::Foreign { .. })
                 && h.old_since
                     .is_none_or(|at| now.duration_since(at) > max_age)
         });

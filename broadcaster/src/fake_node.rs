@@ -17,6 +17,9 @@
 //! - `condenser_api.get_ops_in_block` and `account_history_api.get_ops_in_block`: the recorded
 //!   answer where one exists for that block number (as recorded, whatever `only_virtual` says),
 //!   an empty list otherwise.
+//! - `database_api.get_version` and `condenser_api.get_version` (`chain_id`), and
+//!   `condenser_api.get_config` (`HIVE_CHAIN_ID`, or `STEEM_CHAIN_ID` for Steem's id): the
+//!   chain id of [`FakeOptions::chain_id`].
 //! - Anything else: the real "Could not find method" error.
 //!
 //! Blocks come from [`Chain`]: the recorded data set (the Steem `condenser_api.get_block`
@@ -47,6 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use consumer_sdk::ChainId;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -570,6 +574,12 @@ pub struct FakeOptions {
     pub hang_limit: Duration,
     /// How far behind a [`Fault::StaleHead`] answer is.
     pub stale_by: u64,
+    /// The chain id the node reports (`get_version`, `get_config`).
+    pub chain_id: ChainId,
+    /// Serve every block with a rewritten id and `previous` (the block number kept, the rest
+    /// replaced), linked among themselves: another chain (a testnet, a mirror) whose blocks
+    /// never link to the real ones.
+    pub foreign_ids: bool,
 }
 
 impl FakeOptions {
@@ -584,6 +594,8 @@ impl FakeOptions {
             seed: 1,
             hang_limit: Duration::from_secs(10),
             stale_by: 30,
+            chain_id: ChainId::HIVE,
+            foreign_ids: false,
         }
     }
 }
@@ -1092,7 +1104,7 @@ impl Control {
         let text_of = |b: &StoredBlock, appbase: bool| {
             let text = if appbase { &b.appbase } else { &b.legacy };
             let fork_here = twist == Some(Twist::Fork(b.number));
-            if fork_here {
+            if fork_here || self.options.foreign_ids {
                 forked(text)
             } else {
                 text.clone()
@@ -1164,6 +1176,27 @@ impl Control {
                     json!({"ops": entries})
                 };
                 rpc_result(id, &result.to_string())
+            }
+            "database_api.get_version" | "condenser_api.get_version" => rpc_result(
+                id,
+                &json!({
+                    "blockchain_version": "1.27.0",
+                    "fc_revision": "0000000000000000000000000000000000000000",
+                    "chain_id": self.options.chain_id.to_string(),
+                })
+                .to_string(),
+            ),
+            "condenser_api.get_config" => {
+                let key = if self.options.chain_id == ChainId::STEEM {
+                    "STEEM_CHAIN_ID"
+                } else {
+                    "HIVE_CHAIN_ID"
+                };
+                rpc_result(
+                    id,
+                    &json!({ key: self.options.chain_id.to_string(), "STEEM_BLOCK_INTERVAL": 3 })
+                        .to_string(),
+                )
             }
             _ => self.method_not_found(parsed),
         }

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use consumer_sdk::ChainId;
+
 use crate::block::{self, DecodeError, DecodedBlock, DecodedOp};
 use crate::json::{self, JsonError, Kind, Val};
 
@@ -42,11 +44,17 @@ pub enum Method {
     CondenserGetOpsInBlock,
     /// `account_history_api.get_ops_in_block`.
     AccountHistoryGetOpsInBlock,
+    /// `database_api.get_version` (`chain_id`).
+    DatabaseGetVersion,
+    /// `condenser_api.get_version` (`chain_id`).
+    CondenserGetVersion,
+    /// `condenser_api.get_config` (`STEEM_CHAIN_ID` / `HIVE_CHAIN_ID`).
+    CondenserGetConfig,
 }
 
 impl Method {
     /// Every method, in a fixed order.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 10] = [
         Method::CondenserGetBlock,
         Method::BlockApiGetBlock,
         Method::BlockApiGetBlockRange,
@@ -54,6 +62,9 @@ impl Method {
         Method::DatabaseGetProps,
         Method::CondenserGetOpsInBlock,
         Method::AccountHistoryGetOpsInBlock,
+        Method::DatabaseGetVersion,
+        Method::CondenserGetVersion,
+        Method::CondenserGetConfig,
     ];
 
     /// The JSON-RPC method name.
@@ -66,6 +77,9 @@ impl Method {
             Method::DatabaseGetProps => "database_api.get_dynamic_global_properties",
             Method::CondenserGetOpsInBlock => "condenser_api.get_ops_in_block",
             Method::AccountHistoryGetOpsInBlock => "account_history_api.get_ops_in_block",
+            Method::DatabaseGetVersion => "database_api.get_version",
+            Method::CondenserGetVersion => "condenser_api.get_version",
+            Method::CondenserGetConfig => "condenser_api.get_config",
         }
     }
 
@@ -79,6 +93,10 @@ impl Method {
             Method::DatabaseGetProps => Some(Method::CondenserGetProps),
             Method::CondenserGetOpsInBlock => Some(Method::AccountHistoryGetOpsInBlock),
             Method::AccountHistoryGetOpsInBlock => Some(Method::CondenserGetOpsInBlock),
+            // Chain id sources are tried in a fixed order by `NodeClient::chain_id`.
+            Method::DatabaseGetVersion
+            | Method::CondenserGetVersion
+            | Method::CondenserGetConfig => None,
         }
     }
 
@@ -87,7 +105,7 @@ impl Method {
         Method::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    pub(crate) fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u16 {
         1 << Method::ALL.iter().position(|&m| m == self).unwrap_or(0)
     }
 }
@@ -505,6 +523,52 @@ impl NodeClient {
             })
         })
         .await
+    }
+
+    /// The node's chain id: `chain_id` of `database_api.get_version`, else of
+    /// `condenser_api.get_version`, else `STEEM_CHAIN_ID` / `HIVE_CHAIN_ID` of
+    /// `condenser_api.get_config`. A method the node lacks, or an answer without the field, moves
+    /// on to the next source; transport and server faults are returned as they are.
+    pub async fn chain_id(&self) -> Result<ChainId, NodeError> {
+        let mut lacking = Vec::new();
+        for (method, params, keys) in [
+            (Method::DatabaseGetVersion, json!({}), &["chain_id"][..]),
+            (Method::CondenserGetVersion, json!([]), &["chain_id"][..]),
+            (
+                Method::CondenserGetConfig,
+                json!([]),
+                &["HIVE_CHAIN_ID", "STEEM_CHAIN_ID", "STEEMIT_CHAIN_ID"][..],
+            ),
+        ] {
+            let answer = self
+                .call(method, params, |result| {
+                    let Some((key, value)) =
+                        keys.iter().find_map(|k| result.get(k).map(|v| (*k, v)))
+                    else {
+                        return Ok(None);
+                    };
+                    let text = block::str_of(value, &format!("result.{key}"))?;
+                    ChainId::from_hex(text).map(Some).map_err(|_| {
+                        NodeError::Decode(block::invalid(
+                            &format!("result.{key}"),
+                            format!("{text:?} is not a chain id (64 hexadecimal digits)"),
+                        ))
+                    })
+                })
+                .await;
+            match answer {
+                Ok(Some(id)) => return Ok(id),
+                Ok(None) => lacking.push(format!("{} has no chain id", method.name())),
+                Err(NodeError::MethodNotFound { .. }) => {
+                    lacking.push(format!("no {}", method.name()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(NodeError::Unsupported(format!(
+            "a chain id ({})",
+            lacking.join(", ")
+        )))
     }
 
     /// The virtual operations of one block (`only_virtual`), all flagged virtual.

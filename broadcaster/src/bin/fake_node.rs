@@ -58,6 +58,12 @@ struct Args {
     /// Seed of the fault generator
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The chain id the node reports: steem, hive or 64 hex digits
+    #[arg(long, value_name = "steem|hive|CHAIN_ID", default_value = "hive")]
+    chain_id: consumer_sdk::Chain,
+    /// Serve the blocks with other ids (linked among themselves): another chain's node
+    #[arg(long)]
+    foreign_ids: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +102,8 @@ fn main() -> anyhow::Result<()> {
     options.irreversible_lag = args.lib_lag;
     options.fault_rate = args.fault_rate;
     options.seed = args.seed;
+    options.chain_id = args.chain_id.id();
+    options.foreign_ids = args.foreign_ids;
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     let node = FakeNode::start(Arc::new(chain), options)?;
     let mut out = std::io::stdout();

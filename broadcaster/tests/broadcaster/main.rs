@@ -1,5 +1,7 @@
 //! Integration tests of the broadcaster: decoding the real data, replaying it, following fake
-//! nodes with faults (`node`), and the binary as a real process on a real ring (`processes`).
+//! nodes with faults (`node`), what a live network adds (`live`: other chains, refusals,
+//! rate limits, stalls), and the binary as a real process on a real ring (`processes`).
 
+mod live;
 mod node;
 mod processes;

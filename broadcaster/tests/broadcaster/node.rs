@@ -20,7 +20,7 @@ use serde_json::Value;
 
 // ---------------------------------------------------------------- helpers
 
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     std::env::var_os("STEEM_RING_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
@@ -104,7 +104,7 @@ fn assert_matches_source(decoded: &DecodedBlock, source: &Value, label: &str) {
     }
 }
 
-fn fast_tuning() -> Tuning {
+pub(crate) fn fast_tuning() -> Tuning {
     Tuning {
         connect_timeout: Duration::from_millis(300),
         backoff_base: Duration::from_millis(5),
@@ -122,7 +122,7 @@ fn fast_tuning() -> Tuning {
     }
 }
 
-fn node_config(urls: Vec<String>, mode: Mode, start: u64, stop: u64) -> Config {
+pub(crate) fn node_config(urls: Vec<String>, mode: Mode, start: u64, stop: u64) -> Config {
     let mut config = Config::for_nodes(urls);
     config.mode = mode;
     config.start_block = Some(StartBlock::Number(start));
@@ -133,7 +133,7 @@ fn node_config(urls: Vec<String>, mode: Mode, start: u64, stop: u64) -> Config {
 }
 
 /// Runs the broadcaster on a thread; panics if it has not returned within `limit`.
-fn run_bounded(
+pub(crate) fn run_bounded(
     config: Config,
     sink: MemorySink,
     limit: Duration,
@@ -142,7 +142,7 @@ fn run_bounded(
     run_bounded_with(config, sink, &shutdown, limit, |_| {})
 }
 
-fn run_bounded_with(
+pub(crate) fn run_bounded_with(
     config: Config,
     mut sink: MemorySink,
     shutdown: &Shutdown,
@@ -166,26 +166,26 @@ fn run_bounded_with(
     }
 }
 
-fn recorded_chain() -> Arc<Chain> {
+pub(crate) fn recorded_chain() -> Arc<Chain> {
     Arc::new(Chain::recorded(&data_dir()).expect("recorded data"))
 }
 
 /// The blocks `first..=last` as the chain stores them (appbase encoding), decoded.
-fn reference(chain: &Chain, first: u64, last: u64) -> Vec<DecodedBlock> {
+pub(crate) fn reference(chain: &Chain, first: u64, last: u64) -> Vec<DecodedBlock> {
     (first..=last)
         .map(|n| decode_block(chain.block(n).expect("stored").appbase.as_bytes()).unwrap())
         .collect()
 }
 
 /// A port on 127.0.0.1 with nothing listening.
-fn dead_url() -> String {
+pub(crate) fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     format!("http://127.0.0.1:{port}/")
 }
 
-const LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- decoding
 

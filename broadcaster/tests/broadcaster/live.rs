@@ -1,0 +1,247 @@
+//! What following a live network adds: nodes of another chain, refusals that expire, rate
+//! limits, stalls judged by progress. Every run is checked op for op against the fault-free
+//! stream of the recorded chain.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use broadcaster::config::Mode;
+use broadcaster::fake_node::{FakeNode, FakeOptions, HeadSchedule};
+use broadcaster::sink::SinkError;
+use broadcaster::{MemorySink, RunError, Shutdown, Sink, StopReason};
+use consumer_sdk::{Chain, ChainId};
+
+use crate::node::{
+    LIMIT, dead_url, node_config, recorded_chain, reference, run_bounded, run_bounded_with,
+};
+
+fn is_block_method(method: &str) -> bool {
+    method.ends_with("get_block") || method.ends_with("get_block_range")
+}
+
+/// A node of Steem serving blocks whose ids are not the recorded chain's.
+fn foreign_options(head: u64) -> FakeOptions {
+    let mut options = FakeOptions::fixed(head);
+    options.chain_id = ChainId::STEEM;
+    options.foreign_ids = true;
+    options
+}
+
+/// Polls `ready` every 10 ms until it holds, panicking after `limit`.
+fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------- chain identity
+
+#[test]
+fn a_node_of_another_chain_listed_first_is_never_used() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_120);
+    for mode in [Mode::Irreversible, Mode::Head] {
+        let foreign = FakeNode::start(Arc::clone(&chain), foreign_options(1_000_499)).unwrap();
+        let good = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+        let mut config = node_config(vec![foreign.url(), good.url()], mode, first, last);
+        config.chain = Some(Chain::HIVE);
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        assert_eq!(result.unwrap().reason, StopReason::StopBlock, "{mode:?}");
+        assert_eq!(sink.blocks(), reference(&chain, first, last), "{mode:?}");
+        assert_eq!(sink.chain().unwrap(), Some(Chain::HIVE));
+        let asked = foreign.requests();
+        assert!(
+            asked.iter().any(|r| r.method.ends_with("get_version")),
+            "{mode:?}: the foreign node's chain id was checked"
+        );
+        assert!(
+            asked.iter().all(|r| r.method.ends_with("get_version")),
+            "{mode:?}: nothing but its chain id was asked from the foreign node: {:?}",
+            asked.iter().map(|r| &r.method).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_node_of_another_chain_listed_second_is_not_followed_when_the_first_dies() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_080);
+    for mode in [Mode::Irreversible, Mode::Head] {
+        let foreign = FakeNode::start(Arc::clone(&chain), foreign_options(1_000_499)).unwrap();
+        let mut options = FakeOptions::fixed(0);
+        options.head = HeadSchedule::advancing(first + 20, Duration::from_millis(20));
+        let good = FakeNode::start(Arc::clone(&chain), options.clone()).unwrap();
+        let port = good.addr().port();
+        let mut config = node_config(vec![good.url(), foreign.url()], mode, first, last);
+        config.chain = Some(Chain::HIVE);
+        config.tuning.chain_check_interval = Duration::from_millis(200);
+        let shutdown = Shutdown::new();
+        let mut good = Some(good);
+        let (result, sink) = run_bounded_with(config, MemorySink::new(), &shutdown, LIMIT, |h| {
+            assert!(h.wait_until(LIMIT, |s| s.last_committed >= Some(first + 10)));
+            drop(good.take());
+            // Only the foreign node is left: it is asked for its chain id again and again,
+            // but nothing it serves is published.
+            wait_for("the foreign node's chain checks", LIMIT, || {
+                foreign
+                    .requests()
+                    .iter()
+                    .filter(|r| r.method.ends_with("get_version"))
+                    .count()
+                    >= 3
+            });
+            let stalled = h.with(|s| s.last_committed);
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(h.with(|s| s.last_committed), stalled, "{mode:?}");
+            options.port = port;
+            good = Some(FakeNode::start(Arc::clone(&chain), options.clone()).unwrap());
+        });
+        assert_eq!(result.unwrap().last_block, Some(last), "{mode:?}");
+        assert_eq!(sink.blocks(), reference(&chain, first, last), "{mode:?}");
+        assert!(
+            foreign
+                .requests()
+                .iter()
+                .all(|r| !is_block_method(&r.method)),
+            "{mode:?}: no block asked from the foreign node"
+        );
+        drop(good);
+    }
+}
+
+#[test]
+fn without_a_chain_the_nodes_must_agree() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_010);
+    let steem = FakeNode::start(Arc::clone(&chain), foreign_options(1_000_499)).unwrap();
+    let hive = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+
+    // Two chains and nothing to choose between them: a start-up error naming both.
+    let config = node_config(
+        vec![hive.url(), steem.url()],
+        Mode::Irreversible,
+        first,
+        last,
+    );
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    let err = result.unwrap_err();
+    assert!(matches!(err, RunError::Chain(_)), "{err}");
+    let text = err.to_string();
+    for needle in [
+        hive.url(),
+        steem.url(),
+        ChainId::HIVE.to_string(),
+        ChainId::STEEM.to_string(),
+        "--chain".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "{needle} missing from: {text}");
+    }
+    assert_eq!(sink.last_committed_block(), None);
+
+    // Agreeing nodes (one of them down): their chain is recorded in the sink.
+    let config = node_config(
+        vec![dead_url(), hive.url()],
+        Mode::Irreversible,
+        first,
+        last,
+    );
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.chain().unwrap(), Some(Chain::HIVE));
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+
+    // A ring of one chain: its chain decides, and the node of the other chain is excluded.
+    let config = node_config(
+        vec![steem.url(), hive.url()],
+        Mode::Irreversible,
+        last + 1,
+        last + 20,
+    );
+    let (result, sink) = run_bounded(config, sink, LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last + 20));
+
+    // A broadcaster told to follow another chain than the ring's refuses to write it.
+    let mut config = node_config(vec![steem.url()], Mode::Irreversible, last + 21, last + 30);
+    config.chain = Some(Chain::STEEM);
+    let (result, sink) = run_bounded(config, sink, LIMIT);
+    match result {
+        Err(RunError::Sink(SinkError::OtherChain { ring, asked })) => {
+            assert_eq!((ring, asked), (Chain::HIVE, Chain::STEEM));
+        }
+        other => panic!("expected OtherChain, got {other:?}"),
+    }
+    assert_eq!(sink.last_committed_block(), Some(last + 20));
+}
+
+#[test]
+fn the_binary_records_the_chain_in_the_ring_and_names_a_foreign_node() {
+    let chain = recorded_chain();
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("hive.ring");
+    let foreign = FakeNode::start(Arc::clone(&chain), foreign_options(1_000_499)).unwrap();
+    let good = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    let log = dir.path().join("stderr.log");
+    let run = |chain_arg: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_broadcaster"))
+            .args([
+                "--chain",
+                chain_arg,
+                "--node",
+                &foreign.url(),
+                "--node",
+                &good.url(),
+            ])
+            .args(["--ring", ring.to_str().unwrap(), "--ring-size", "4MiB"])
+            .args(["--start-block", "1000000", "--stop-block", "1000020"])
+            .env("RUST_LOG", "warn")
+            .env_remove("BROADCASTER_NODES")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        // Watchdog: a broadcaster that never finishes is killed and the test fails.
+        let deadline = Instant::now() + LIMIT;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("the broadcaster did not finish within {LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = child.wait().unwrap();
+        (status, std::fs::read_to_string(&log).unwrap())
+    };
+    let (status, stderr) = run("hive");
+    assert!(status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains(&foreign.url()))
+        .unwrap_or_else(|| panic!("no ERROR line names the foreign node:\n{stderr}"));
+    assert!(
+        line.contains(&ChainId::STEEM.to_string()) && line.contains(&ChainId::HIVE.to_string()),
+        "{line}"
+    );
+    assert_eq!(
+        stderr.matches("excluded").count(),
+        1,
+        "the exclusion is logged once:\n{stderr}"
+    );
+    let sub = consumer_sdk::Subscriber::open(ring.to_str().unwrap())
+        .unwrap()
+        .start(consumer_sdk::Start::Earliest)
+        .unwrap();
+    assert_eq!(sub.chain(), Some(Chain::HIVE));
+    assert_eq!(sub.committed_block(), Some(1_000_020));
+
+    // The same ring with another chain: a clear error, nothing written.
+    let (status, stderr) = run("steem");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("carries chain hive") && stderr.contains("not steem"),
+        "{stderr}"
+    );
+    assert_eq!(sub.committed_block(), Some(1_000_020));
+}
