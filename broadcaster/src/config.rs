@@ -272,9 +272,6 @@ pub struct Tuning {
     pub heartbeat_interval: Duration,
     /// Period of the progress log line.
     pub progress_interval: Duration,
-    /// How many times a block whose `previous` does not match is refetched before the published
-    /// predecessor is declared orphaned (head mode).
-    pub fork_confirmations: u32,
     /// Blocks buffered between fetching and publishing.
     pub queue_blocks: usize,
     /// Shortest time between two "every node is failing" log lines.
@@ -301,7 +298,6 @@ impl Default for Tuning {
             max_head_age: Some(Duration::from_secs(60)),
             heartbeat_interval: Duration::from_millis(500),
             progress_interval: Duration::from_secs(10),
-            fork_confirmations: 3,
             queue_blocks: 256,
             all_down_log_interval: Duration::from_secs(5),
             replay_interval: Duration::from_secs(3),

@@ -19,13 +19,19 @@
 //!
 //! Every block's `previous` must equal the id of the block published before it. A block that
 //! does not link is not handed on; the node that sent it cools down and the block is fetched
-//! again, usually from another node, together with everything after it. In `irreversible` mode
-//! this only guards against faulty nodes. In `head` mode it is how forks show: if the same
-//! unlinked block comes back `fork_confirmations` times in a row, the block published before it
-//! was orphaned by a fork. That block cannot be taken back: readers have seen it. The follower
-//! logs an error and continues on the chain the nodes agree on, so readers see the orphaned
-//! block followed by a block whose `previous` names a different block. Readers that cannot
-//! tolerate this use `irreversible` mode, which never publishes a block that can be orphaned.
+//! again, usually from another node, together with everything after it.
+//!
+//! - In `irreversible` mode this is always the fault of the node that sent it (a node of a
+//!   mirror or a testnet, a node serving a reversible branch as irreversible): irreversible
+//!   blocks are never orphaned, so the follower never switches branches.
+//! - In `head` mode it is how forks show. The other branch is taken only when two different
+//!   nodes serve the same unlinked block, or when one serves it again once the last irreversible
+//!   block has passed it; a single answer never makes the follower switch. The block published before it was then
+//!   orphaned. It cannot be taken back (readers have seen it): the follower logs an error
+//!   naming the orphaned block and its id, and continues on the new branch, so readers see the
+//!   orphaned block followed by a block whose `previous` names a different block. Readers that
+//!   cannot tolerate this use `irreversible` mode.
+//!
 //! After a restart the first block is not checked (the ring keeps block numbers, not ids).
 
 use std::collections::VecDeque;
@@ -35,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::{Mode, StartBlock, Tuning};
 use crate::failover::{FollowError, Pool};
@@ -110,8 +116,19 @@ struct Follower {
     last_tip_attempt: Option<Instant>,
     /// When `target` last moved forward.
     last_advance: Instant,
-    /// (block, its previous, times seen) of an unlinked block being refetched.
-    fork: Option<(u64, String, u32)>,
+    /// An unlinked block being refetched, and the nodes that served it.
+    fork: Option<Fork>,
+    /// The newest last irreversible block any node reported.
+    irreversible: u64,
+}
+
+/// A block that does not link to the last one handed on, as served by one or more nodes.
+struct Fork {
+    number: u64,
+    previous: String,
+    nodes: Vec<usize>,
+    /// How many times it was served.
+    seen: u32,
 }
 
 fn unix_now() -> Duration {
@@ -143,6 +160,7 @@ pub(crate) async fn follow(
         last_tip_attempt: None,
         last_advance: Instant::now(),
         fork: None,
+        irreversible: 0,
     };
     match follower.run(resume).await {
         Ok(()) | Err(Halt::Closed) => Ok(()),
@@ -198,6 +216,7 @@ impl Follower {
         }
         self.target = target;
         self.head_time = self.head_time.max(props.time);
+        self.irreversible = self.irreversible.max(Mode::Irreversible.target(props));
         // Relaxed: a statistic for the progress line; nothing else depends on it.
         self.progress
             .head
@@ -238,7 +257,7 @@ impl Follower {
             };
             for (idx, block) in task.join().await? {
                 if !self.links(idx, &block) {
-                    return Ok(());
+                    return self.after_unlinked().await;
                 }
                 self.emit(block).await?;
             }
@@ -284,6 +303,8 @@ impl Follower {
                 if self.links(idx, &block) {
                     self.emit(block).await?;
                     self.last_tip_attempt = None;
+                } else {
+                    return self.after_unlinked().await;
                 }
                 let behind = unix_now().saturating_sub(Duration::from_secs(u64::from(stamp)));
                 if behind > tuning.block_interval * 2 {
@@ -316,23 +337,42 @@ impl Follower {
             self.fork = None;
             return true;
         }
-        let seen = match &mut self.fork {
-            Some((number, previous, seen))
-                if *number == block.number && *previous == block.previous =>
-            {
-                *seen += 1;
-                *seen
+        let head_mode = self.settings.mode == Mode::Head;
+        let (confirmed_by, seen) = match &mut self.fork {
+            Some(fork) if fork.number == block.number && fork.previous == block.previous => {
+                if !fork.nodes.contains(&idx) {
+                    fork.nodes.push(idx);
+                }
+                fork.seen += 1;
+                (fork.nodes.len(), fork.seen)
             }
             _ => {
-                self.fork = Some((block.number, block.previous.clone(), 1));
-                1
+                self.fork = Some(Fork {
+                    number: block.number,
+                    previous: block.previous.clone(),
+                    nodes: vec![idx],
+                    seen: 1,
+                });
+                (1, 1)
             }
         };
-        let confirmations = self.settings.tuning.fork_confirmations.max(1);
-        if seen >= confirmations {
+        // Irreversible blocks cannot be orphaned: a block that does not link is always the
+        // fault of the node that sent it. At the head, a new branch is taken once two nodes
+        // serve it, or once it came back again after the last irreversible block had passed
+        // the fork point.
+        let irreversible_past = self.irreversible >= block.number && seen >= 2;
+        if head_mode && (confirmed_by >= 2 || irreversible_past) {
+            let why = if confirmed_by >= 2 {
+                format!("{confirmed_by} nodes serve it")
+            } else {
+                format!(
+                    "the last irreversible block {} is past it",
+                    self.irreversible
+                )
+            };
             error!(
-                "fork: published block {} ({last_id}) was orphaned; block {} came back {seen} times with previous {}; \
-                 continuing on that chain (readers have seen the orphaned block)",
+                "fork: published block {} ({last_id}) was orphaned; block {} has previous {} and {why}; \
+                 continuing on that branch (readers have seen the orphaned block)",
                 block.number - 1,
                 block.number,
                 block.previous
@@ -345,13 +385,18 @@ impl Follower {
             previous: block.previous.clone(),
             expected: last_id.clone(),
         };
-        warn!(
-            "not publishing block {}: it does not link ({seen}/{confirmations}); refetching",
-            block.number
-        );
         self.pool
             .report(idx, &error, &format!("block {}", block.number));
         false
+    }
+
+    /// After a block that does not link, in head mode: refresh the last irreversible block, which
+    /// may confirm the other branch.
+    async fn after_unlinked(&mut self) -> Result<(), Halt> {
+        if self.settings.mode == Mode::Head {
+            self.poll().await?;
+        }
+        Ok(())
     }
 
     async fn emit(&mut self, fetched: FetchedBlock) -> Result<(), Halt> {

@@ -245,3 +245,54 @@ fn the_binary_records_the_chain_in_the_ring_and_names_a_foreign_node() {
     );
     assert_eq!(sub.committed_block(), Some(1_000_020));
 }
+
+// ---------------------------------------------------------------- links and forks
+
+#[test]
+fn a_block_that_does_not_link_is_the_serving_nodes_fault_unless_two_nodes_agree() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_010, 1_000_060);
+    for mode in [Mode::Irreversible, Mode::Head] {
+        // A mirror reporting the right chain id but serving its own blocks, listed first, and
+        // a good node. The last irreversible block stays below the blocks asked for, so only
+        // a second node could confirm the mirror's branch.
+        let mut mirror_options = FakeOptions::fixed(1_000_499);
+        mirror_options.foreign_ids = true;
+        mirror_options.irreversible_lag = if mode == Mode::Head { 600 } else { 0 };
+        let mirror = FakeNode::start(Arc::clone(&chain), mirror_options).unwrap();
+        let mut good_options = FakeOptions::fixed(1_000_499);
+        good_options.irreversible_lag = if mode == Mode::Head { 600 } else { 0 };
+        let good = FakeNode::start(Arc::clone(&chain), good_options).unwrap();
+        let mut sink = MemorySink::new();
+        let before = reference(&chain, first - 1, first - 1).remove(0);
+        Sink::publish(&mut sink, &before).unwrap();
+        let config = node_config(vec![mirror.url(), good.url()], mode, first, last);
+        let (result, sink) = run_bounded(config, sink, LIMIT);
+        assert_eq!(result.unwrap().last_block, Some(last), "{mode:?}");
+        assert_eq!(
+            sink.blocks(),
+            reference(&chain, first - 1, last),
+            "{mode:?}"
+        );
+        assert!(
+            mirror.requests().iter().any(|r| is_block_method(&r.method)),
+            "{mode:?}: the mirror was asked and refused"
+        );
+    }
+
+    // Two nodes serving the other branch in head mode (the last irreversible block below it):
+    // the published block was orphaned, and the follower continues on the branch both serve.
+    let mut options = FakeOptions::fixed(1_000_499);
+    options.irreversible_lag = 600;
+    let a = FakeNode::start(Arc::clone(&chain), options.clone()).unwrap();
+    let b = FakeNode::start(Arc::clone(&chain), options).unwrap();
+    let mut sink = MemorySink::new();
+    let mut orphan = reference(&chain, first - 1, first - 1).remove(0);
+    orphan.id = format!("{:08x}{}", first - 1, "ab".repeat(16));
+    Sink::publish(&mut sink, &orphan).unwrap();
+    let mut config = node_config(vec![a.url(), b.url()], Mode::Head, first, last);
+    config.tuning.max_in_flight = 1;
+    let (result, sink) = run_bounded(config, sink, LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
+}
