@@ -278,6 +278,9 @@ pub struct Tuning {
     pub all_down_log_interval: Duration,
     /// Time between replayed blocks with `--pace realtime`.
     pub replay_interval: Duration,
+    /// How long a node that refused a request (a deterministic error) is not asked that
+    /// request again.
+    pub refusal_cooldown: Duration,
     /// How often a node's chain id is checked again (it is checked when the node is first used).
     pub chain_check_interval: Duration,
 }
@@ -301,6 +304,7 @@ impl Default for Tuning {
             queue_blocks: 256,
             all_down_log_interval: Duration::from_secs(5),
             replay_interval: Duration::from_secs(3),
+            refusal_cooldown: Duration::from_secs(30),
             chain_check_interval: Duration::from_secs(600),
         }
     }

@@ -13,8 +13,11 @@
 //!   the alternative (`block_api.get_block` ⇄ `condenser_api.get_block`, a range call → single
 //!   calls, `condenser_api` ⇄ `database_api`/`account_history_api`). Blocks are asked from
 //!   `block_api` first, so ranges and single blocks come in the same (appbase) encoding.
-//! - deterministic: the node is not asked that request again; once every node has refused it,
-//!   the request fails with a [`FollowError`] listing each node's answer.
+//! - deterministic: the node is not asked that request again for `refusal_cooldown`, then it
+//!   is asked again (a node's refusal may be a one-off). While every node refuses it, the
+//!   request waits for the first refusal to expire, and the log says which nodes refuse and
+//!   which are failing. A request never fails: the broadcaster never exits because nodes
+//!   refuse, and never waits on a dead node while another one can answer.
 //!
 //! Global properties are also checked for staleness: a node whose head lags another node's
 //! recent head by more than `stale_blocks`, whose followed block (head or last irreversible) is
@@ -35,24 +38,6 @@ use crate::block::DecodedOp;
 use crate::config::{Mode, Tuning};
 use crate::node::{FetchedBlock, GlobalProps, Method, NodeClient, NodeError};
 
-/// A request every node refused.
-#[derive(Debug, thiserror::Error)]
-#[error("{what} refused by every node: {}", list(.errors))]
-pub struct FollowError {
-    /// What was asked.
-    pub what: String,
-    /// Each node's URL and answer.
-    pub errors: Vec<(String, NodeError)>,
-}
-
-fn list(errors: &[(String, NodeError)]) -> String {
-    errors
-        .iter()
-        .map(|(url, e)| format!("{url}: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Nodes that report different chains at start-up, with nothing to choose between them.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -62,6 +47,14 @@ fn list(errors: &[(String, NodeError)]) -> String {
 pub struct ChainDisagreement {
     /// Each answering node's URL and chain id.
     pub nodes: Vec<(String, ChainId)>,
+}
+
+/// A node's deterministic refusal of one request, valid until `until`.
+#[derive(Debug)]
+struct Refusal {
+    idx: usize,
+    error: NodeError,
+    until: Instant,
 }
 
 /// What the pool knows about one node.
@@ -191,7 +184,7 @@ impl Pool {
         first: u64,
         max: u32,
         known: Option<u64>,
-    ) -> Result<(usize, Vec<FetchedBlock>), FollowError> {
+    ) -> (usize, Vec<FetchedBlock>) {
         let what = if max > 1 {
             format!("blocks {first}..={}", first + u64::from(max) - 1)
         } else {
@@ -199,36 +192,32 @@ impl Pool {
         };
         match self
             .execute(&what, Request::Blocks { first, max, known })
-            .await?
+            .await
         {
-            (idx, Reply::Blocks(b)) => Ok((idx, b)),
+            (idx, Reply::Blocks(b)) => (idx, b),
             _ => unreachable!("a blocks request gets a blocks reply"),
         }
     }
 
     /// Global properties from a node that is not stale; `floor` is the last published block.
-    pub async fn props(&self, floor: u64, mode: Mode) -> Result<(usize, GlobalProps), FollowError> {
+    pub async fn props(&self, floor: u64, mode: Mode) -> (usize, GlobalProps) {
         match self
             .execute("global properties", Request::Props { floor, mode })
-            .await?
+            .await
         {
-            (idx, Reply::Props(p)) => Ok((idx, p)),
+            (idx, Reply::Props(p)) => (idx, p),
             _ => unreachable!("a properties request gets a properties reply"),
         }
     }
 
     /// The virtual operations of `block`.
-    pub async fn virtual_ops(
-        &self,
-        block: u64,
-        head_mode: bool,
-    ) -> Result<Vec<DecodedOp>, FollowError> {
+    pub async fn virtual_ops(&self, block: u64, head_mode: bool) -> Vec<DecodedOp> {
         let what = format!("virtual ops of block {block}");
         match self
             .execute(&what, Request::VirtualOps { block, head_mode })
-            .await?
+            .await
         {
-            (_, Reply::Ops(ops)) => Ok(ops),
+            (_, Reply::Ops(ops)) => ops,
             _ => unreachable!("an operations request gets an operations reply"),
         }
     }
@@ -260,18 +249,10 @@ impl Pool {
         self.failed(idx, error, what);
     }
 
-    async fn execute(&self, what: &str, request: Request) -> Result<(usize, Reply), FollowError> {
-        let mut refused: Vec<(usize, NodeError)> = Vec::new();
+    async fn execute(&self, what: &str, request: Request) -> (usize, Reply) {
+        let mut refused: Vec<Refusal> = Vec::new();
         loop {
-            let Some(idx) = self.acquire(&refused).await else {
-                return Err(FollowError {
-                    what: what.to_owned(),
-                    errors: refused
-                        .into_iter()
-                        .map(|(i, e)| (self.url(i).to_owned(), e))
-                        .collect(),
-                });
-            };
+            let idx = self.acquire(what, &mut refused).await;
             match self.check_chain(idx).await {
                 Ok(true) => {}
                 Ok(false) => continue,
@@ -283,24 +264,37 @@ impl Pool {
             match self.attempt(idx, request).await {
                 Ok(reply) => {
                     self.succeeded(idx);
-                    return Ok((idx, reply));
+                    return (idx, reply);
                 }
                 Err(NodeError::MethodNotFound { method, message }) => {
                     let mut state = self.lock();
+                    let known = state.health[idx].missing & method.bit() != 0;
                     state.health[idx].missing |= method.bit();
-                    info!(
-                        node = self.url(idx),
-                        "{} is not available ({message}); using {}",
-                        method.name(),
-                        method
-                            .alternative()
-                            .map_or("single-block calls", Method::name)
-                    );
+                    // Requests in flight learn it together: say it once.
+                    if !known {
+                        info!(
+                            node = self.url(idx),
+                            "{} is not available ({message}); using {}",
+                            method.name(),
+                            method
+                                .alternative()
+                                .map_or("single-block calls", Method::name)
+                        );
+                    }
                 }
                 Err(e) => match e.fault() {
                     crate::node::Fault::Deterministic => {
-                        error!(node = self.url(idx), "{what} refused: {e}");
-                        refused.push((idx, e));
+                        let cooldown = self.tuning.refusal_cooldown;
+                        warn!(
+                            node = self.url(idx),
+                            "{what} refused: {e}; asking that node again in {} s",
+                            cooldown.as_secs_f64()
+                        );
+                        refused.push(Refusal {
+                            idx,
+                            error: e,
+                            until: Instant::now() + cooldown,
+                        });
                     }
                     _ => self.failed(idx, &e, what),
                 },
@@ -464,41 +458,56 @@ impl Pool {
         }
     }
 
-    /// Waits for a node that is not cooling down and has not refused this request.
-    async fn acquire(&self, refused: &[(usize, NodeError)]) -> Option<usize> {
+    /// Waits for a node that is not cooling down, not excluded, and has not refused this
+    /// request within `refusal_cooldown` (expired refusals are dropped: the node is asked again).
+    async fn acquire(&self, what: &str, refused: &mut Vec<Refusal>) -> usize {
         loop {
             let wait = {
                 let mut state = self.lock();
                 let n = state.health.len();
                 let now = Instant::now();
-                let allowed = |i: &usize| !refused.iter().any(|(r, _)| r == i);
+                refused.retain(|r| r.until > now);
                 let mut earliest: Option<Instant> = None;
+                let mut down = 0;
                 for k in 0..n {
                     let i = (state.current + k) % n;
-                    if !allowed(&i) {
-                        continue;
-                    }
-                    match state.health[i].usable_from() {
+                    let refusal = refused.iter().find(|r| r.idx == i).map(|r| r.until);
+                    match refusal.max(state.health[i].usable_from()) {
                         Some(until) if until > now => {
                             earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                            if refusal.is_none() {
+                                down += 1;
+                            }
                         }
                         _ => {
                             state.current = i;
-                            return Some(i);
+                            return i;
                         }
                     }
                 }
-                let until = earliest?;
+                // Some node is always either cooling down, excluded or refusing until a known
+                // instant, so `earliest` is set whenever there is at least one node.
+                let until = earliest.unwrap_or(now + self.tuning.backoff_base);
                 let due = state
                     .last_all_down_log
                     .is_none_or(|at| now.duration_since(at) >= self.tuning.all_down_log_interval);
                 if due {
                     state.last_all_down_log = Some(now);
-                    error!(
-                        nodes = n,
-                        "every node is failing; retrying in {} ms",
-                        until.duration_since(now).as_millis()
-                    );
+                    let retry = until.duration_since(now).as_millis();
+                    if refused.is_empty() {
+                        error!(nodes = n, "every node is failing; retrying in {retry} ms");
+                    } else {
+                        let answers = refused
+                            .iter()
+                            .map(|r| format!("{}: {}", self.url(r.idx), r.error))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        error!(
+                            nodes = n,
+                            "{what} refused by {} node(s) ({answers}), {down} failing; asking again in {retry} ms",
+                            refused.len()
+                        );
+                    }
                 }
                 until.duration_since(now)
             };

@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::config::{Mode, StartBlock, Tuning};
-use crate::failover::{FollowError, Pool};
+use crate::failover::Pool;
 use crate::node::{FetchedBlock, MAX_RANGE, NodeError};
 
 /// Chain progress shared with the publisher for its progress line.
@@ -78,19 +78,9 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// Why following stopped early.
-enum Halt {
-    /// The publisher hung up (shutdown or stop block).
-    Closed,
-    /// A request was refused by every node.
-    Failed(FollowError),
-}
-
-impl From<FollowError> for Halt {
-    fn from(e: FollowError) -> Self {
-        Halt::Failed(e)
-    }
-}
+/// Why following stopped early: the publisher hung up (shutdown or stop block). Nothing else
+/// stops the follower: requests wait for a node that answers.
+struct Halt;
 
 /// What the follower needs from the configuration.
 #[derive(Debug, Clone)]
@@ -146,7 +136,7 @@ pub(crate) async fn follow(
     link: Option<(String, u32)>,
     tx: mpsc::Sender<FetchedBlock>,
     progress: Arc<Progress>,
-) -> Result<(), FollowError> {
+) {
     let mut follower = Follower {
         pool,
         settings,
@@ -163,8 +153,7 @@ pub(crate) async fn follow(
         irreversible: 0,
     };
     match follower.run(resume).await {
-        Ok(()) | Err(Halt::Closed) => Ok(()),
-        Err(Halt::Failed(e)) => Err(e),
+        Ok(()) | Err(Halt) => {}
     }
 }
 
@@ -174,7 +163,7 @@ impl Follower {
             (Some(last), _) => last + 1,
             (None, Some(StartBlock::Number(n))) => n,
             (None, start) => {
-                let (_, props) = self.pool.props(0, self.settings.mode).await?;
+                let (_, props) = self.pool.props(0, self.settings.mode).await;
                 self.observe(&props);
                 match start {
                     Some(StartBlock::Head) => props.head_block_number,
@@ -227,7 +216,7 @@ impl Follower {
         let (_, props) = self
             .pool
             .props(self.next.saturating_sub(1), self.settings.mode)
-            .await?;
+            .await;
         self.observe(&props);
         Ok(())
     }
@@ -255,7 +244,7 @@ impl Follower {
             let Some(task) = in_flight.pop_front() else {
                 return Ok(());
             };
-            for (idx, block) in task.join().await? {
+            for (idx, block) in task.join().await {
                 if !self.links(idx, &block) {
                     return self.after_unlinked().await;
                 }
@@ -292,11 +281,11 @@ impl Follower {
         if self.settings.mode == Mode::Irreversible {
             return self.poll().await;
         }
-        let (idx, blocks) = self.pool.blocks(self.next, 1, None).await?;
+        let (idx, blocks) = self.pool.blocks(self.next, 1, None).await;
         match blocks.into_iter().next() {
             Some(mut block) => {
                 if self.settings.virtual_ops {
-                    let ops = self.pool.virtual_ops(block.block.number, true).await?;
+                    let ops = self.pool.virtual_ops(block.block.number, true).await;
                     block.block.ops.extend(ops);
                 }
                 let stamp = block.block.timestamp;
@@ -404,12 +393,12 @@ impl Follower {
         self.next = block.number + 1;
         self.last = Some((block.id.clone(), block.timestamp));
         self.target = self.target.max(block.number);
-        self.tx.send(fetched).await.map_err(|_| Halt::Closed)
+        self.tx.send(fetched).await.map_err(|_| Halt)
     }
 }
 
 /// The blocks of one chunk, each with the index of the node that sent it.
-type ChunkResult = Result<Vec<(usize, FetchedBlock)>, FollowError>;
+type ChunkResult = Vec<(usize, FetchedBlock)>;
 
 /// Fetches blocks `first..first+count` (all known to exist, `known` being the newest) and, if
 /// asked, their virtual operations.
@@ -424,16 +413,14 @@ async fn fetch_chunk(
     let mut out: Vec<(usize, FetchedBlock)> = Vec::with_capacity(count as usize);
     while out.len() < count as usize {
         let n = first + out.len() as u64;
-        let (idx, blocks) = pool
-            .blocks(n, count - out.len() as u32, Some(known))
-            .await?;
+        let (idx, blocks) = pool.blocks(n, count - out.len() as u32, Some(known)).await;
         out.extend(blocks.into_iter().map(|b| (idx, b)));
     }
     if virtual_ops {
         for (_, fetched) in &mut out {
-            let ops = pool.virtual_ops(fetched.block.number, head_mode).await?;
+            let ops = pool.virtual_ops(fetched.block.number, head_mode).await;
             fetched.block.ops.extend(ops);
         }
     }
-    Ok(out)
+    out
 }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::{Config, Source};
-use crate::failover::{ChainDisagreement, FollowError, Pool};
+use crate::failover::{ChainDisagreement, Pool};
 use crate::follow::{FollowSettings, Progress, Task, follow};
 use crate::node::NodeError;
 use crate::replay::{RecordError, Recorder, ReplayError, ReplayRange, ReplayReader, replay};
@@ -94,9 +94,6 @@ pub enum RunError {
     /// The record file could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// Every node refused a request.
-    #[error(transparent)]
-    Refused(#[from] FollowError),
     /// The nodes serve different chains and neither `--chain` nor the ring says which one.
     #[error(transparent)]
     Chain(#[from] ChainDisagreement),
@@ -251,9 +248,8 @@ async fn publish_loop(
             }
             let progress = Arc::clone(&progress);
             Task::spawn(async move {
-                follow(pool, settings, resume, link, tx, progress)
-                    .await
-                    .map_err(RunError::from)
+                follow(pool, settings, resume, link, tx, progress).await;
+                Ok(())
             })
         }
         Source::Replay { path, pace } => {

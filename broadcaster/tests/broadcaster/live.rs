@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broadcaster::config::Mode;
-use broadcaster::fake_node::{FakeNode, FakeOptions, HeadSchedule};
+use broadcaster::fake_node::{FakeNode, FakeOptions, Fault, HeadSchedule, Rule};
 use broadcaster::sink::SinkError;
 use broadcaster::{MemorySink, RunError, Shutdown, Sink, StopReason};
 use consumer_sdk::{Chain, ChainId};
@@ -295,4 +295,86 @@ fn a_block_that_does_not_link_is_the_serving_nodes_fault_unless_two_nodes_agree(
     let (result, sink) = run_bounded(config, sink, LIMIT);
     result.unwrap();
     assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
+}
+
+// ---------------------------------------------------------------- refusals
+
+fn refuse(node: &FakeNode, block: u64, times: u32) {
+    node.add_rule(Rule {
+        method: None,
+        block: Some(block),
+        fault: Fault::RpcError(-32602),
+        times: Some(times),
+    });
+}
+
+fn refusals(node: &FakeNode) -> usize {
+    node.requests()
+        .iter()
+        .filter(|r| r.fault == Some(Fault::RpcError(-32602)))
+        .count()
+}
+
+#[test]
+fn a_lone_node_refusing_for_a_while_is_asked_again() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_040);
+    for mode in [Mode::Irreversible, Mode::Head] {
+        let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+        refuse(&node, 1_000_005, 4);
+        let mut config = node_config(vec![node.url()], mode, first, last);
+        config.tuning.refusal_cooldown = Duration::from_millis(150);
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        assert_eq!(result.unwrap().reason, StopReason::StopBlock, "{mode:?}");
+        assert_eq!(sink.blocks(), reference(&chain, first, last), "{mode:?}");
+        assert_eq!(
+            refusals(&node),
+            4,
+            "{mode:?}: every refusal was answered, then asked again"
+        );
+    }
+}
+
+#[test]
+fn refusing_nodes_expire_and_a_working_one_is_not_left_for_a_dead_one() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_060);
+    // Two nodes refusing the same chunk a few times each: the request waits for the first
+    // refusal to expire instead of failing.
+    let nodes: Vec<FakeNode> = (0..2)
+        .map(|_| {
+            let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+            refuse(&node, 1_000_025, 3);
+            node
+        })
+        .collect();
+    let mut config = node_config(
+        nodes.iter().map(FakeNode::url).collect(),
+        Mode::Irreversible,
+        first,
+        last,
+    );
+    config.tuning.refusal_cooldown = Duration::from_millis(150);
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    assert!(nodes.iter().all(|n| refusals(n) == 3));
+
+    // A refusing node next to a dead one whose cooldown outlasts the test: the refusing node is
+    // asked again once its refusal expires, never abandoned for the dead one.
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    refuse(&node, 1_000_025, 3);
+    let mut config = node_config(
+        vec![dead_url(), node.url()],
+        Mode::Irreversible,
+        first,
+        last,
+    );
+    config.tuning.refusal_cooldown = Duration::from_millis(150);
+    config.tuning.backoff_base = Duration::from_secs(600);
+    config.tuning.backoff_cap = Duration::from_secs(600);
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    assert_eq!(refusals(&node), 3);
 }

@@ -528,44 +528,6 @@ fn a_missing_block_method_falls_back_to_the_other() {
 }
 
 #[test]
-fn a_deterministic_error_is_reported_not_retried_forever() {
-    let chain = recorded_chain();
-    let nodes: Vec<FakeNode> = (0..2)
-        .map(|_| {
-            let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
-            node.add_rule(Rule {
-                method: None,
-                block: Some(1_000_005),
-                fault: Fault::RpcError(-32602),
-                times: None,
-            });
-            node
-        })
-        .collect();
-    let urls = nodes.iter().map(FakeNode::url).collect();
-    let (result, _) = run_bounded(
-        node_config(urls, Mode::Irreversible, 1_000_000, 1_000_020),
-        MemorySink::new(),
-        LIMIT,
-    );
-    let message = result.unwrap_err().to_string();
-    assert!(
-        message.contains("blocks 1000000..=1000009 refused by every node"),
-        "{message}"
-    );
-    assert!(message.contains("-32602"), "{message}");
-    for node in &nodes {
-        let asked = node
-            .requests()
-            .iter()
-            .filter(|r| r.fault == Some(Fault::RpcError(-32602)))
-            .count();
-        // Once, or again if an earlier answer was lost to a timeout on a loaded machine.
-        assert!((1..=3).contains(&asked), "asked {asked} times");
-    }
-}
-
-#[test]
 fn a_node_stuck_in_the_past_is_abandoned() {
     let chain = recorded_chain();
     let (first, last) = (1_000_000, 1_000_499);
