@@ -101,6 +101,9 @@ struct State {
     current: usize,
     last_all_down_log: Option<Instant>,
     last_old_log: Option<Instant>,
+    /// The best head any node of the chain has reported: heads only move forward, so a node
+    /// whose head is well below it is stale, however long ago that head was reported.
+    best_head: u64,
 }
 
 /// One request, as the failover loop retries it.
@@ -573,6 +576,8 @@ impl Pool {
             .filter_map(|(_, h)| recent(h))
             .map(|p| p.head_block_number)
             .max();
+        let best_other = best_other.max(Some(state.best_head).filter(|&b| b > 0));
+        state.best_head = state.best_head.max(props.head_block_number);
         if let Some(best) = best_other
             && props.head_block_number + tuning.stale_blocks < best
         {

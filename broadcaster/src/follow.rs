@@ -302,16 +302,9 @@ impl Follower {
                 Ok(())
             }
             None => {
-                self.poll().await?;
-                if self.target >= self.next {
-                    let error = NodeError::MissingBlock {
-                        block: self.next,
-                        known: self.target,
-                    };
-                    self.pool
-                        .report(idx, &error, &format!("block {}", self.next));
-                }
-                Ok(())
+                // Not there yet. The properties tell whether it should be: if so, the next
+                // round fetches it as a known block, where an empty answer is a fault.
+                self.poll().await
             }
         }
     }
@@ -390,6 +383,8 @@ impl Follower {
 
     async fn emit(&mut self, fetched: FetchedBlock) -> Result<(), Halt> {
         let block = &fetched.block;
+        // A published block is progress: the node serving them is not stalled.
+        self.last_advance = Instant::now();
         self.next = block.number + 1;
         self.last = Some((block.id.clone(), block.timestamp));
         self.target = self.target.max(block.number);

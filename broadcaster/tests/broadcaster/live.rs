@@ -378,3 +378,82 @@ fn refusing_nodes_expire_and_a_working_one_is_not_left_for_a_dead_one() {
     assert_eq!(sink.blocks(), reference(&chain, first, last));
     assert_eq!(refusals(&node), 3);
 }
+
+// ---------------------------------------------------------------- stalls
+
+/// Tuning for a chain of one block every 50 ms: 60 s of chain time is 20 blocks.
+fn fast_chain(config: &mut broadcaster::Config) {
+    config.tuning.block_interval = Duration::from_millis(50);
+    config.tuning.stall_timeout = Duration::from_millis(170);
+}
+
+#[test]
+fn two_healthy_nodes_at_the_head_are_not_switched() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_200);
+    let schedule = HeadSchedule::advancing(first + 1, Duration::from_millis(50));
+    let nodes: Vec<FakeNode> = (0..2)
+        .map(|_| {
+            let mut options = FakeOptions::fixed(0);
+            options.head = schedule;
+            FakeNode::start(Arc::clone(&chain), options).unwrap()
+        })
+        .collect();
+    // 200 blocks: 600 s of chain time.
+    let mut config = node_config(
+        nodes.iter().map(FakeNode::url).collect(),
+        Mode::Head,
+        first,
+        last,
+    );
+    fast_chain(&mut config);
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    let blocks_from = |n: &FakeNode| {
+        n.requests()
+            .iter()
+            .filter(|r| is_block_method(&r.method))
+            .count()
+    };
+    assert!(blocks_from(&nodes[0]) >= 200);
+    assert_eq!(
+        blocks_from(&nodes[1]),
+        0,
+        "the second node was never needed"
+    );
+}
+
+#[test]
+fn a_frozen_node_is_left_and_not_returned_to() {
+    let chain = recorded_chain();
+    let first = 1_000_000;
+    let frozen = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(first + 10)).unwrap();
+    let mut options = FakeOptions::fixed(0);
+    options.head = HeadSchedule::advancing(first + 10, Duration::from_millis(50));
+    let live = FakeNode::start(Arc::clone(&chain), options).unwrap();
+    for mode in [Mode::Head, Mode::Irreversible] {
+        let mut config = node_config(vec![frozen.url(), live.url()], mode, first, first + 50);
+        fast_chain(&mut config);
+        config.tuning.stale_window = Duration::from_millis(100);
+        let before = frozen.requests().len();
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        result.unwrap();
+        assert_eq!(
+            sink.blocks(),
+            reference(&chain, first, first + 50),
+            "{mode:?}"
+        );
+        // Once the live node has reported a better head, the frozen one is stale for good,
+        // even after the live node's report is older than the comparison window.
+        let asked: Vec<_> = frozen.requests()[before..]
+            .iter()
+            .filter(|r| is_block_method(&r.method))
+            .filter_map(|r| r.block)
+            .collect();
+        assert!(
+            asked.iter().all(|&b| b <= first + 11),
+            "{mode:?}: blocks asked from the frozen node: {asked:?}"
+        );
+    }
+}
