@@ -537,7 +537,15 @@ impl Pool {
             .saturating_mul(1u32 << doublings)
             .min(self.tuning.backoff_cap);
         let half = full / 2;
-        let cooldown = half + half.mul_f64(fastrand::f64());
+        let mut cooldown = half + half.mul_f64(fastrand::f64());
+        // A node that says how long to wait is not asked sooner.
+        if let NodeError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } = error
+        {
+            cooldown = cooldown.max(*wait);
+        }
         health.cooldown_until = Some(Instant::now() + cooldown);
         let failures = health.failures;
         if state.current == idx {

@@ -505,6 +505,9 @@ pub enum Fault {
     MethodNotFound,
     /// The requested block with a `previous` (and id) from another fork (block methods only).
     Fork,
+    /// This HTTP status (429 or 503) with `Retry-After: N` seconds (no header when 0) and a
+    /// short plain-text body, as a rate-limiting proxy sends it.
+    RateLimited(u16, u32),
 }
 
 impl Fault {
@@ -617,6 +620,7 @@ struct Control {
 /// What to do with one request.
 enum Answer {
     Json(String),
+    RateLimited(u16, u32),
     Html502,
     Reset,
     Hang,
@@ -848,6 +852,27 @@ async fn serve(mut stream: TcpStream, control: Arc<Control>, mut stop: watch::Re
                 }
                 control.mark_sent(logged);
             }
+            Answer::RateLimited(status, secs) => {
+                let reason = if status == 429 {
+                    "Too Many Requests"
+                } else {
+                    "Service Unavailable"
+                };
+                let body = format!("{status} {reason}: slow down\n");
+                let retry = if secs > 0 {
+                    format!("Retry-After: {secs}\r\n")
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} {reason}\r\n{retry}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                control.mark_sent(logged);
+            }
             Answer::Reset => {
                 let _ = stream.set_zero_linger();
                 return;
@@ -1047,6 +1072,7 @@ impl Control {
             Some(Fault::Hang) => Answer::Hang,
             Some(Fault::Reset) => Answer::Reset,
             Some(Fault::Html502) => Answer::Html502,
+            Some(Fault::RateLimited(status, secs)) => Answer::RateLimited(status, secs),
             Some(Fault::RpcError(code)) => {
                 Answer::Json(with_id(self.chain.error_body(code), &parsed.id))
             }

@@ -5,7 +5,7 @@
 //! [`NodeError::fault`] sorts every error into one of three [`Fault`]s:
 //!
 //! - [`Fault::Transient`]: the node (or the path to it) is unwell; try another node and come back
-//!   later. Timeouts, connection refused or reset, HTTP 5xx and 429, an HTML page instead of JSON,
+//!   later. Timeouts, connection refused or reset, HTTP 5xx and 429 (honouring `Retry-After`), an HTML page instead of JSON,
 //!   truncated or malformed JSON, JSON-RPC -32603, the API proxy's 1000/1050/1100 codes, a block
 //!   that should exist but comes back `null`/`{}`, a lagging node, and asserts about missing
 //!   blocks or database locks.
@@ -15,7 +15,7 @@
 //!   asserts -32003/-32000, parse errors); asking again will not help.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
@@ -134,6 +134,24 @@ pub enum NodeError {
     /// The connection broke while sending or receiving (reset, closed early, ...).
     #[error("transport error: {0}")]
     Transport(String),
+    /// HTTP 429 or 503: the node asks to slow down.
+    #[error("HTTP {status} ({body:?}){}", retry_after.map(|d| format!(", Retry-After {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+        /// How long the node asked to wait (capped at a minute).
+        retry_after: Option<Duration>,
+    },
+    /// The connection closed before the whole body arrived.
+    #[error("truncated reply: {received} bytes received of {}", announced.map_or("an unknown length".to_owned(), |n| format!("{n} announced")))]
+    Truncated {
+        /// Bytes received.
+        received: u64,
+        /// `Content-Length`, if announced.
+        announced: Option<u64>,
+    },
     /// A non-success HTTP status without a JSON-RPC error inside.
     #[error("HTTP status {0}")]
     Status(u16),
@@ -310,8 +328,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Many errors already print their source: say each cause once.
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
         source = s.source();
     }
     text
@@ -334,6 +356,60 @@ fn fetched(v: Val<'_>, path: &str, asked: u64) -> Result<FetchedBlock, NodeError
         block,
         raw: v.compact(),
     })
+}
+
+/// Longest a `Retry-After` is honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A `Retry-After` value (delay in seconds, or an HTTP date) as a wait from `now`, capped at
+/// [`MAX_RETRY_AFTER`]; `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// The start of a body for a log line: at most 120 characters of it, on one line.
+fn cut(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(480)]);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line,
+    }
+}
+
+/// Whether a JSON body stops before its outermost value closes.
+fn ends_mid_document(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii();
+    matches!(trimmed.first(), Some(b'{' | b'[')) && !matches!(trimmed.last(), Some(b'}' | b']'))
+}
+
+/// Reads a whole body; a connection that closes before the announced length is
+/// [`NodeError::Truncated`].
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, NodeError> {
+    let announced = response.content_length();
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(16 << 20) as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(NodeError::Timeout),
+            Err(e) if e.is_body() || e.is_decode() => {
+                return Err(NodeError::Truncated {
+                    received: body.len() as u64,
+                    announced,
+                });
+            }
+            Err(e) => return Err(transport_error(e)),
+        }
+    }
 }
 
 impl NodeClient {
@@ -372,7 +448,19 @@ impl NodeClient {
             .await
             .map_err(transport_error)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = read_body(response).await?;
+        if matches!(status.as_u16(), 429 | 503) {
+            return Err(NodeError::RateLimited {
+                status: status.as_u16(),
+                body: cut(&bytes),
+                retry_after,
+            });
+        }
         let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
         match first {
             Some(b'<') => return Err(NodeError::Html(status.as_u16())),
@@ -415,6 +503,12 @@ impl NodeClient {
         match parsed {
             Err(NodeError::Malformed(_)) if !status.is_success() => {
                 Err(NodeError::Status(status.as_u16()))
+            }
+            Err(NodeError::Malformed(reason)) if ends_mid_document(&bytes) => {
+                Err(NodeError::Malformed(format!(
+                    "truncated JSON: the {} byte body ends mid-document ({reason})",
+                    bytes.len()
+                )))
             }
             other => other,
         }
@@ -670,6 +764,39 @@ mod tests {
         );
         assert_eq!(classify_rpc(1050, "proxy"), Fault::Transient);
         assert_eq!(classify_rpc(1100, "proxy"), Fault::Transient);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(42));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(42))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(42));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn bodies_are_cut_for_logs_and_truncation_is_recognised() {
+        let long = format!("<html>\n  <body>{}</body>", "x".repeat(500));
+        let cut = cut(long.as_bytes());
+        assert!(
+            cut.starts_with("<html> <body>xxx") && cut.ends_with("..."),
+            "{cut}"
+        );
+        assert_eq!(cut.chars().count(), 123);
+        assert!(ends_mid_document(
+            br#"{"jsonrpc":"2.0","result":{"blocks":[{"#
+        ));
+        assert!(!ends_mid_document(br#"{"jsonrpc":"2.0"} "#));
+        assert!(!ends_mid_document(b"garbage"));
     }
 
     #[test]

@@ -457,3 +457,96 @@ fn a_frozen_node_is_left_and_not_returned_to() {
         );
     }
 }
+
+// ---------------------------------------------------------------- rate limits
+
+#[test]
+fn retry_after_is_honoured() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_030);
+    for status in [429, 503] {
+        let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+        node.add_rule(Rule {
+            method: None,
+            block: Some(1_000_015),
+            fault: Fault::RateLimited(status, 1),
+            times: Some(1),
+        });
+        let mut config = node_config(vec![node.url()], Mode::Irreversible, first, last);
+        config.tuning.max_in_flight = 1;
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        result.unwrap();
+        assert_eq!(sink.blocks(), reference(&chain, first, last), "{status}");
+        let requests = node.requests();
+        let limited = requests
+            .iter()
+            .position(|r| r.fault.is_some())
+            .expect("the rate limit was served");
+        let next = requests.get(limited + 1).expect("asked again");
+        let waited = next.received - requests[limited].received;
+        // The backoff alone is at most 100 ms here; the node asked for a second.
+        assert!(
+            waited >= Duration::from_secs(1),
+            "{status}: asked again after {waited:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- what the log says
+
+#[test]
+fn faults_are_described_by_what_was_received() {
+    use broadcaster::node::{Method, NodeClient, http_client};
+    let chain = recorded_chain();
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    node.script([
+        Some(Fault::PartialWrite),
+        Some(Fault::Truncated),
+        Some(Fault::Html502),
+        Some(Fault::RateLimited(503, 30)),
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let messages: Vec<String> = runtime.block_on(async {
+        let http = http_client(Duration::from_secs(5), Duration::from_secs(1)).unwrap();
+        let client = NodeClient::new(http, &node.url()).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..4 {
+            let err = client
+                .get_block(1_000_001, Method::BlockApiGetBlock)
+                .await
+                .expect_err("a fault");
+            out.push(err.to_string());
+        }
+        out
+    });
+    assert!(
+        messages[0].starts_with("truncated reply:") && messages[0].contains("announced"),
+        "{}",
+        messages[0]
+    );
+    let numbers: Vec<u64> = messages[0]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() == 2 && numbers[0] < numbers[1],
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("truncated JSON"), "{}", messages[1]);
+    assert!(
+        messages[2].contains("HTML") && messages[2].contains("502"),
+        "{}",
+        messages[2]
+    );
+    assert!(
+        messages[3].contains("HTTP 503")
+            && messages[3].contains("slow down")
+            && messages[3].contains("Retry-After 30 s"),
+        "{}",
+        messages[3]
+    );
+}
