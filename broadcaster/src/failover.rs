@@ -121,6 +121,7 @@ enum Request {
     VirtualOps {
         block: u64,
         head_mode: bool,
+        appbase: bool,
     },
 }
 
@@ -213,16 +214,33 @@ impl Pool {
         }
     }
 
-    /// The virtual operations of `block`.
-    pub async fn virtual_ops(&self, block: u64, head_mode: bool) -> Vec<DecodedOp> {
+    /// The virtual operations of `block`, in the appbase encoding (`account_history_api`) or the
+    /// legacy one (`condenser_api`), so that they match the block's own operations.
+    pub async fn virtual_ops(&self, block: u64, head_mode: bool, appbase: bool) -> Vec<DecodedOp> {
         let what = format!("virtual ops of block {block}");
         match self
-            .execute(&what, Request::VirtualOps { block, head_mode })
+            .execute(
+                &what,
+                Request::VirtualOps {
+                    block,
+                    head_mode,
+                    appbase,
+                },
+            )
             .await
         {
             (_, Reply::Ops(ops)) => ops,
             _ => unreachable!("an operations request gets an operations reply"),
         }
+    }
+
+    /// Whether node `idx` serves blocks in the appbase encoding (`block_api`), as opposed to the
+    /// legacy one (`condenser_api`).
+    pub fn serves_appbase(&self, idx: usize) -> bool {
+        matches!(
+            self.method(idx, Method::BlockApiGetBlock),
+            Ok(Method::BlockApiGetBlock)
+        )
     }
 
     /// Moves the next request to the next node that is not cooling down, so that a node whose
@@ -447,8 +465,12 @@ impl Pool {
                 self.check_props(idx, props, floor, mode)?;
                 Ok(Reply::Props(props))
             }
-            Request::VirtualOps { block, head_mode } => {
-                let preferred = if head_mode {
+            Request::VirtualOps {
+                block,
+                head_mode,
+                appbase,
+            } => {
+                let preferred = if appbase {
                     Method::AccountHistoryGetOpsInBlock
                 } else {
                     Method::CondenserGetOpsInBlock

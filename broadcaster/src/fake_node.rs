@@ -15,8 +15,9 @@
 //!   the recorded Hive properties with `head_block_number`, `head_block_id`, `time` and
 //!   `last_irreversible_block_num` replaced to match the fake head.
 //! - `condenser_api.get_ops_in_block` and `account_history_api.get_ops_in_block`: the recorded
-//!   answer where one exists for that block number (as recorded, whatever `only_virtual` says),
-//!   an empty list otherwise.
+//!   answer where one exists for that block number (whatever `only_virtual` says), its ops in
+//!   the legacy encoding for `condenser_api` and the appbase one for `account_history_api`; an
+//!   empty list otherwise.
 //! - `database_api.get_version` and `condenser_api.get_version` (`chain_id`), and
 //!   `condenser_api.get_config` (`HIVE_CHAIN_ID`, or `STEEM_CHAIN_ID` for Steem's id): the
 //!   chain id of [`FakeOptions::chain_id`].
@@ -1196,7 +1197,27 @@ impl Control {
                     .and_then(|n| chain.ops.get(&n))
                     .cloned()
                     .unwrap_or_else(|| json!([]));
-                let result = if parsed.method.starts_with("condenser") {
+                // Each API answers in its own encoding, like a real node: condenser_api in the
+                // legacy one, account_history_api in the appbase one.
+                let symbols = if self.options.chain_id == ChainId::STEEM {
+                    Symbols::Steem
+                } else {
+                    Symbols::Hive
+                };
+                let legacy = parsed.method.starts_with("condenser");
+                let mut entries = entries;
+                if let Value::Array(list) = &mut entries {
+                    for entry in list {
+                        let op = &entry["op"];
+                        let converted = if legacy {
+                            op_to_legacy(op, symbols)
+                        } else {
+                            op_to_appbase(op)
+                        };
+                        entry["op"] = converted;
+                    }
+                }
+                let result = if legacy {
                     entries
                 } else {
                     json!({"ops": entries})

@@ -285,7 +285,11 @@ impl Follower {
         match blocks.into_iter().next() {
             Some(mut block) => {
                 if self.settings.virtual_ops {
-                    let ops = self.pool.virtual_ops(block.block.number, true).await;
+                    let appbase = appbase_encoded(&block, &self.pool, idx);
+                    let ops = self
+                        .pool
+                        .virtual_ops(block.block.number, true, appbase)
+                        .await;
                     block.block.ops.extend(ops);
                 }
                 let stamp = block.block.timestamp;
@@ -412,10 +416,34 @@ async fn fetch_chunk(
         out.extend(blocks.into_iter().map(|b| (idx, b)));
     }
     if virtual_ops {
-        for (_, fetched) in &mut out {
-            let ops = pool.virtual_ops(fetched.block.number, head_mode).await;
+        for (idx, fetched) in &mut out {
+            let appbase = appbase_encoded(fetched, &pool, *idx);
+            let ops = pool
+                .virtual_ops(fetched.block.number, head_mode, appbase)
+                .await;
             fetched.block.ops.extend(ops);
         }
     }
     out
+}
+
+/// Whether a block came in the appbase encoding (`{"type":..,"value":..}` operations), so its
+/// virtual operations are asked in the same one. A block without operations tells nothing:
+/// the encoding the node that sent it serves blocks in decides.
+fn appbase_encoded(fetched: &FetchedBlock, pool: &Pool, idx: usize) -> bool {
+    const KEY: &[u8] = b"\"operations\":[";
+    let raw = &fetched.raw;
+    let first_op = raw
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .and_then(|at| {
+            raw[at + KEY.len()..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+        });
+    match first_op {
+        Some(b'{') => true,
+        Some(b'[') => false,
+        _ => pool.serves_appbase(idx),
+    }
 }

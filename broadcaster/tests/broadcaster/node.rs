@@ -680,25 +680,65 @@ fn irreversible_mode_waits_for_the_last_irreversible_block() {
 }
 
 #[test]
-fn virtual_ops_follow_the_block_ops() {
+fn virtual_ops_follow_the_block_ops_in_their_encoding() {
     let chain = recorded_chain();
-    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
-    let mut config = node_config(vec![node.url()], Mode::Irreversible, 1_000_000, 1_000_002);
-    config.virtual_ops = true;
-    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
-    result.unwrap();
-    let blocks = sink.blocks();
-    let expected = reference(&chain, 1_000_000, 1_000_002);
-    let first = &blocks[0];
-    assert_eq!(first.ops.len(), expected[0].ops.len() + 1);
-    let vop = first.ops.last().unwrap();
-    assert!(vop.virtual_op);
-    assert_eq!(vop.topic, "producer_reward");
-    assert_eq!(
-        vop.body,
-        br#"{"producer":"abit","vesting_shares":"14403.626449 VESTS"}"#
-    );
-    assert_eq!(blocks[1..], expected[1..]);
+    // The recorded `get_ops_in_block` answer for block 1,000,000 has one virtual op.
+    let legacy: Value =
+        serde_json::from_str(r#"{"producer":"abit","vesting_shares":"14403.626449 VESTS"}"#)
+            .unwrap();
+    let nai = assets_to_nai(&legacy);
+    assert_ne!(legacy, nai);
+    for (mode, block_api, expected_body) in [
+        (Mode::Irreversible, true, &nai),
+        (Mode::Head, true, &nai),
+        (Mode::Irreversible, false, &legacy),
+        (Mode::Head, false, &legacy),
+    ] {
+        let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+        if !block_api {
+            // A node without block_api serves blocks, so also virtual ops, in the legacy form.
+            for method in ["block_api.get_block_range", "block_api.get_block"] {
+                node.add_rule(Rule {
+                    method: Some(method.into()),
+                    block: None,
+                    fault: Fault::MethodNotFound,
+                    times: None,
+                });
+            }
+        }
+        let mut config = node_config(vec![node.url()], mode, 1_000_000, 1_000_002);
+        config.virtual_ops = true;
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        result.unwrap();
+        let label = format!("{mode:?}, block_api {block_api}");
+        let blocks = sink.blocks();
+        let expected = reference(&chain, 1_000_000, 1_000_002);
+        let first = &blocks[0];
+        assert_eq!(first.ops.len(), expected[0].ops.len() + 1, "{label}");
+        let vop = first.ops.last().unwrap();
+        assert!(vop.virtual_op, "{label}");
+        assert_eq!(vop.topic, "producer_reward", "{label}");
+        let body: Value = serde_json::from_slice(&vop.body).unwrap();
+        assert_eq!(&body, expected_body, "{label}");
+        if block_api {
+            assert_eq!(blocks[1..], expected[1..], "{label}");
+        }
+        let asked: Vec<String> = node
+            .requests()
+            .into_iter()
+            .filter(|r| r.method.ends_with("get_ops_in_block"))
+            .map(|r| r.method)
+            .collect();
+        let api = if block_api {
+            "account_history_api"
+        } else {
+            "condenser_api"
+        };
+        assert!(
+            asked.iter().all(|m| m.starts_with(api)),
+            "{label}: {asked:?}"
+        );
+    }
 }
 
 #[test]
