@@ -30,7 +30,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use consumer_sdk::{Chain, ChainId};
 
@@ -67,6 +67,8 @@ struct Health {
     props: Option<(GlobalProps, Instant)>,
     old_since: Option<Instant>,
     chain: ChainCheck,
+    /// The kind of fault last logged for this node while it keeps failing.
+    logged_fault: Option<std::mem::Discriminant<NodeError>>,
 }
 
 /// What the pool knows about a node's chain.
@@ -543,6 +545,12 @@ impl Pool {
     fn succeeded(&self, idx: usize) {
         let mut state = self.lock();
         let health = &mut state.health[idx];
+        if health.logged_fault.take().is_some() {
+            info!(
+                node = self.url(idx),
+                "answers again after {} failure(s)", health.failures
+            );
+        }
         health.failures = 0;
         health.cooldown_until = None;
     }
@@ -574,6 +582,18 @@ impl Pool {
             state.current = (idx + 1) % n;
         }
         let next = state.current;
+        // Once per node and kind of fault: requests in flight that fail together, and the
+        // retries of a node that stays down, add nothing an operator needs.
+        let kind = std::mem::discriminant(error);
+        let health = &mut state.health[idx];
+        if health.logged_fault.replace(kind) == Some(kind) {
+            debug!(
+                node = self.url(idx),
+                "{what}: {error}; cooling down {} ms (failure {failures})",
+                cooldown.as_millis()
+            );
+            return;
+        }
         warn!(
             node = self.url(idx),
             "{what}: {error}; cooling down {} ms (failure {failures}), next node {}",

@@ -183,6 +183,7 @@ fn the_binary_records_the_chain_in_the_ring_and_names_a_foreign_node() {
     let ring = dir.path().join("hive.ring");
     let foreign = FakeNode::start(Arc::clone(&chain), foreign_options(1_000_499)).unwrap();
     let good = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    let dead = dead_url();
     let log = dir.path().join("stderr.log");
     let run = |chain_arg: &str| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_broadcaster"))
@@ -191,6 +192,8 @@ fn the_binary_records_the_chain_in_the_ring_and_names_a_foreign_node() {
                 chain_arg,
                 "--node",
                 &foreign.url(),
+                "--node",
+                &dead,
                 "--node",
                 &good.url(),
             ])
@@ -229,6 +232,9 @@ fn the_binary_records_the_chain_in_the_ring_and_names_a_foreign_node() {
         1,
         "the exclusion is logged once:\n{stderr}"
     );
+    // A dead node among them: said once, not once per request or retry.
+    let dead_lines = stderr.lines().filter(|l| l.contains(&dead)).count();
+    assert_eq!(dead_lines, 1, "{stderr}");
     let sub = consumer_sdk::Subscriber::open(ring.to_str().unwrap())
         .unwrap()
         .start(consumer_sdk::Start::Earliest)
