@@ -1,6 +1,6 @@
 //! `cargo bench -p benches --bench e2e`: the whole pipeline, end to end, with real processes.
 //!
-//! A fake Hive node (`broadcaster::fake_node`, on a thread of this process, 127.0.0.1) serves
+//! A fake Hive node (`test_support::fake_node`, on a thread of this process, 127.0.0.1) serves
 //! the recorded blocks 1,000,000–1,000,499; the real `broadcaster` binary (release build)
 //! follows it into a fresh ring in `/dev/shm`; a bot (a `consumer_sdk::Subscriber` on this
 //! process's main thread) reads the ring, and the real `dump` bot reads it too in a process of
@@ -25,7 +25,6 @@
 
 use anyhow::{Context, Result, bail};
 use benches::stats::{Memory, latency_histogram, record_latency};
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, ServedRequest};
 use consumer_sdk::{Event, RecvError, Start, Subscriber};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -35,6 +34,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, ServedRequest};
 
 /// The recorded Hive blocks the fake node serves.
 const FIRST: u64 = 1_000_000;

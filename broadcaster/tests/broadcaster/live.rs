@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broadcaster::config::Mode;
-use broadcaster::fake_node::{FakeNode, FakeOptions, Fault, HeadSchedule, Rule};
 use broadcaster::sink::SinkError;
 use broadcaster::{MemorySink, RunError, Shutdown, Sink, StopReason};
 use consumer_sdk::{Chain, ChainId};
+use test_support::fake_node::{FakeNode, FakeOptions, Fault, HeadSchedule, Rule};
 
 use crate::node::{
     LIMIT, dead_url, node_config, recorded_chain, reference, run_bounded, run_bounded_with,

@@ -9,14 +9,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use broadcaster::config::{Mode, Pace, StartBlock, Tuning};
-use broadcaster::fake_node::{
-    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, assets_to_nai,
-};
 use broadcaster::{
     Config, DecodedBlock, MemorySink, RunError, RunSummary, Shutdown, StopReason, decode_block,
 };
 use proptest::prelude::*;
 use serde_json::Value;
+use test_support::fake_node::{
+    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, assets_to_nai,
+};
 
 // ---------------------------------------------------------------- helpers
 

@@ -57,8 +57,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::block;
-use crate::json;
+use broadcaster::block;
 
 /// Why the fake node could not load its data or start.
 #[derive(Debug, thiserror::Error)]
@@ -179,12 +178,10 @@ impl Chain {
         steem_files.sort();
         for path in steem_files {
             let text = read(&path)?;
-            let result = json::with_doc::<_, json::JsonError>(text.as_bytes(), |root| {
-                Ok(root.get("result").map(|r| r.compact()))
-            })
-            .map_err(|e| data_error(&path, e))?
-            .ok_or_else(|| data_error(&path, "no result"))?;
-            let result = String::from_utf8(result).map_err(|e| data_error(&path, e))?;
+            let result = result_text(&text)
+                .map_err(|e| data_error(&path, e))?
+                .ok_or_else(|| data_error(&path, "no result"))?;
+            let result = compact(result);
             chain
                 .insert_block(&result, Symbols::Steem)
                 .map_err(|e| data_error(&path, e))?;
@@ -247,10 +244,10 @@ impl Chain {
         symbols: Symbols,
     ) -> Result<u64, block::DecodeError> {
         let decoded = block::decode_block(text.as_bytes())?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| json::JsonError::Invalid(e.to_string()))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| broadcaster::JsonError::Invalid(e.to_string()))?;
         // Only ASCII whitespace is dropped from valid UTF-8, so this is lossless.
-        let compact = String::from_utf8_lossy(&json::compact(text.as_bytes())).into_owned();
+        let compact = compact(text);
         let ops: Vec<&Value> = value["transactions"]
             .as_array()
             .into_iter()
@@ -322,6 +319,38 @@ impl Chain {
                 || json!({"jsonrpc": "2.0", "error": {"code": code, "message": "injected error"}}),
             )
     }
+}
+
+/// The exact text of the `result` member of a JSON-RPC response (`Ok(None)`: no `result`).
+fn result_text(response: &str) -> Result<Option<&str>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow)]
+        result: Option<&'a serde_json::value::RawValue>,
+    }
+    let parsed: Response<'_> = serde_json::from_str(response)?;
+    Ok(parsed.result.map(serde_json::value::RawValue::get))
+}
+
+/// `text` without the whitespace outside strings (JSON text in, JSON text out).
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Applies `convert` to every operation of a block value.
@@ -1155,7 +1184,7 @@ impl Control {
             }
             "block_api.get_block_range" => {
                 let count = parsed.count.unwrap_or(0);
-                if count > u64::from(crate::node::MAX_RANGE) {
+                if count > u64::from(broadcaster::node::MAX_RANGE) {
                     return with_id(self.chain.error_body(-32003), id);
                 }
                 let first = parsed.block.unwrap_or(0);
@@ -1296,6 +1325,15 @@ fn block_time_text(secs: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_keeps_strings_whole() {
+        let text = "{ \"a\" : [1, 2],\n \"b\": \"x y \\\" z\" }";
+        assert_eq!(compact(text), r#"{"a":[1,2],"b":"x y \" z"}"#);
+        let response = r#"{"jsonrpc":"2.0", "result": {"k": [ 1 ]}, "id": 1}"#;
+        assert_eq!(result_text(response).unwrap(), Some(r#"{"k": [ 1 ]}"#));
+        assert_eq!(result_text(r#"{"id":1}"#).unwrap(), None);
+    }
 
     #[test]
     fn time_text_round_trips() {

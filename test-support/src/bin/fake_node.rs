@@ -1,6 +1,6 @@
 //! `fake-node`: serves recorded Steem/Hive blocks over JSON-RPC on 127.0.0.1, with optional
 //! fault injection, for trying the broadcaster and for benchmarks. See
-//! [`broadcaster::fake_node`].
+//! [`test_support::fake_node`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, Symbols};
 use clap::{Parser, ValueEnum};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use test_support::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, Symbols};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ChainKind {
