@@ -752,6 +752,7 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
         })
         .collect();
     println!("requests served: {}", methods.join(", "));
+    tip_requests_per_block(&requests, cfg.tip_blocks + 1);
     println!(
         "latency, fake node's response sent -> bot holds the op:        {}",
         pcts(&op_lat)
@@ -778,6 +779,24 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
         bail!("{unmatched} events of blocks no logged response carried");
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b: the cost of low latency at the tip
+
+/// Prints how many requests the broadcaster sent per published block while following the head.
+fn tip_requests_per_block(requests: &[ServedRequest], blocks: u64) {
+    let count = |pred: &dyn Fn(&str) -> bool| requests.iter().filter(|r| pred(&r.method)).count();
+    let block_calls = count(&|m| m.ends_with("get_block") || m.ends_with("get_block_range"));
+    let props_calls = count(&|m| m.ends_with("get_dynamic_global_properties"));
+    let per_block = |n: usize| n as f64 / blocks.max(1) as f64;
+    println!(
+        "requests per block at the tip: {:.2} ({:.2} block requests, {:.2} property polls, {} in all for {blocks} blocks)",
+        per_block(requests.len()),
+        per_block(block_calls),
+        per_block(props_calls),
+        requests.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -218,6 +218,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", env = "BROADCASTER_RECORD")]
     pub record: Option<PathBuf>,
 
+    /// Head mode: once a block is due, ask for it every MS milliseconds (jittered ±33%) until it comes
+    #[arg(long, value_name = "MS", env = "BROADCASTER_TIP_POLL_MS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    pub tip_poll_ms: u64,
+
     /// The chain to follow: `steem`, `hive` or a chain id (64 hex digits). Nodes of another chain are excluded. Default: the chain the ring records, else the one every node reports
     #[arg(long, value_name = "steem|hive|CHAIN_ID", env = "BROADCASTER_CHAIN", value_parser = parse_chain)]
     pub chain: Option<Chain>,
@@ -257,8 +261,10 @@ pub struct Tuning {
     pub range_chunk: u32,
     /// Time between blocks on the chain.
     pub block_interval: Duration,
-    /// Shortest time between two polls at the tip.
+    /// Head mode, once a block is due: time between two requests for it (jittered ±33%).
     pub tip_poll_interval: Duration,
+    /// Time between two global-property polls at the tip.
+    pub props_poll_interval: Duration,
     /// At the tip, when the followed block has not moved for this long, the next poll goes to
     /// another node (a stuck node is then caught by comparison).
     pub stall_timeout: Duration,
@@ -294,7 +300,8 @@ impl Default for Tuning {
             max_in_flight: 8,
             range_chunk: 100,
             block_interval: Duration::from_secs(3),
-            tip_poll_interval: Duration::from_secs(1),
+            tip_poll_interval: Duration::from_millis(75),
+            props_poll_interval: Duration::from_millis(500),
             stall_timeout: Duration::from_secs(10),
             stale_blocks: 5,
             stale_window: Duration::from_secs(30),
@@ -448,7 +455,10 @@ impl Cli {
             record: self.record,
             request_timeout: self.request_timeout,
             chain: self.chain,
-            tuning: Tuning::default(),
+            tuning: Tuning {
+                tip_poll_interval: Duration::from_millis(self.tip_poll_ms),
+                ..Tuning::default()
+            },
         })
     }
 }

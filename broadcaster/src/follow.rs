@@ -9,9 +9,12 @@
 //!   (`block_api.get_block_range` chunks where a node has it, single blocks otherwise) and
 //!   handed on in order as each chunk completes.
 //! - **At the tip**: nothing is asked before the next block is due (the newest known block's
-//!   timestamp plus the block interval), and then not more often than `tip_poll_interval`. In
-//!   `head` mode the follower asks for block `next` directly; in `irreversible` mode it polls the
-//!   global properties until the last irreversible block moves. When nothing has moved for
+//!   timestamp plus the block interval). Then, in `head` mode, the follower asks for block `next`
+//!   directly every `tip_poll_interval` (jittered), so the block is published within about
+//!   that interval of a node first serving it, and refreshes the global properties at most every
+//!   `props_poll_interval`; in `irreversible` mode it polls the global properties every
+//!   `props_poll_interval` until the last irreversible block moves. A node that asks to slow
+//!   down (`Retry-After`) is not asked sooner. When nothing has moved for
 //!   `stall_timeout`, the next poll goes to another node, so a node stuck in the past is found
 //!   out by comparison (see [`crate::failover`]).
 //!
@@ -110,6 +113,8 @@ struct Follower {
     fork: Option<Fork>,
     /// The newest last irreversible block any node reported.
     irreversible: u64,
+    /// When the properties were last polled.
+    last_props: Option<Instant>,
 }
 
 /// A block that does not link to the last one handed on, as served by one or more nodes.
@@ -151,6 +156,7 @@ pub(crate) async fn follow(
         last_advance: Instant::now(),
         fork: None,
         irreversible: 0,
+        last_props: None,
     };
     match follower.run(resume).await {
         Ok(()) | Err(Halt) => {}
@@ -213,6 +219,7 @@ impl Follower {
     }
 
     async fn poll(&mut self) -> Result<(), Halt> {
+        self.last_props = Some(Instant::now());
         let (_, props) = self
             .pool
             .props(self.next.saturating_sub(1), self.settings.mode)
@@ -263,9 +270,18 @@ impl Follower {
             .max(self.head_time);
         let due = Duration::from_secs(u64::from(newest)) + tuning.block_interval;
         let until_due = due.saturating_sub(unix_now());
-        let spacing = self.last_tip_attempt.map_or(Duration::ZERO, |at| {
-            tuning.tip_poll_interval.saturating_sub(at.elapsed())
-        });
+        // Head mode asks for the due block every `tip_poll_interval`, jittered by up to a third
+        // either way so several broadcasters do not ask in step; irreversible mode polls the
+        // properties, which move once a block, every `props_poll_interval`.
+        let interval = match self.settings.mode {
+            Mode::Head => tuning
+                .tip_poll_interval
+                .mul_f64(0.67 + 0.66 * fastrand::f64()),
+            Mode::Irreversible => tuning.props_poll_interval,
+        };
+        let spacing = self
+            .last_tip_attempt
+            .map_or(Duration::ZERO, |at| interval.saturating_sub(at.elapsed()));
         tokio::time::sleep(until_due.max(spacing)).await;
         self.last_tip_attempt = Some(Instant::now());
         if self.last_advance.elapsed() > tuning.stall_timeout {
@@ -306,9 +322,15 @@ impl Follower {
                 Ok(())
             }
             None => {
-                // Not there yet. The properties tell whether it should be: if so, the next
-                // round fetches it as a known block, where an empty answer is a fault.
-                self.poll().await
+                // Not there yet. Now and then the properties tell whether it should be: if so,
+                // the next round fetches it as a known block, where an empty answer is a fault.
+                if self
+                    .last_props
+                    .is_none_or(|at| at.elapsed() >= tuning.props_poll_interval)
+                {
+                    self.poll().await?;
+                }
+                Ok(())
             }
         }
     }

@@ -556,3 +556,35 @@ fn faults_are_described_by_what_was_received() {
         messages[3]
     );
 }
+
+// ---------------------------------------------------------------- tip latency
+
+#[test]
+fn at_the_head_a_due_block_is_asked_for_often_and_properties_rarely() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_012);
+    let mut options = FakeOptions::fixed(0);
+    options.head = HeadSchedule::advancing(first, Duration::from_millis(250));
+    let node = FakeNode::start(Arc::clone(&chain), options).unwrap();
+    let mut config = node_config(vec![node.url()], Mode::Head, first, last);
+    config.tuning.tip_poll_interval = Duration::from_millis(25);
+    config.tuning.props_poll_interval = Duration::from_millis(200);
+    config.tuning.stall_timeout = Duration::from_secs(5);
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, last));
+    let requests = node.requests();
+    let block_calls = requests.iter().filter(|r| is_block_method(&r.method)).count();
+    let props_calls = requests
+        .iter()
+        .filter(|r| r.method.ends_with("get_dynamic_global_properties"))
+        .count();
+    // A block appears every 250 ms and is asked for every 17-33 ms until it comes: several
+    // requests per block; the properties at most every 200 ms.
+    let blocks = (last - first + 1) as usize;
+    assert!(block_calls >= 3 * blocks, "{block_calls} block requests for {blocks} blocks");
+    assert!(
+        props_calls * 4 <= block_calls,
+        "{props_calls} property polls for {block_calls} block requests"
+    );
+}

@@ -112,6 +112,7 @@ pub(crate) fn fast_tuning() -> Tuning {
         max_in_flight: 4,
         range_chunk: 10,
         tip_poll_interval: Duration::from_millis(20),
+        props_poll_interval: Duration::from_millis(20),
         stall_timeout: Duration::from_millis(100),
         max_head_age: None,
         heartbeat_interval: Duration::from_millis(20),
