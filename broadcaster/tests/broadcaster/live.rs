@@ -574,7 +574,10 @@ fn at_the_head_a_due_block_is_asked_for_often_and_properties_rarely() {
     result.unwrap();
     assert_eq!(sink.blocks(), reference(&chain, first, last));
     let requests = node.requests();
-    let block_calls = requests.iter().filter(|r| is_block_method(&r.method)).count();
+    let block_calls = requests
+        .iter()
+        .filter(|r| is_block_method(&r.method))
+        .count();
     let props_calls = requests
         .iter()
         .filter(|r| r.method.ends_with("get_dynamic_global_properties"))
@@ -582,7 +585,10 @@ fn at_the_head_a_due_block_is_asked_for_often_and_properties_rarely() {
     // A block appears every 250 ms and is asked for every 17-33 ms until it comes: several
     // requests per block; the properties at most every 200 ms.
     let blocks = (last - first + 1) as usize;
-    assert!(block_calls >= 3 * blocks, "{block_calls} block requests for {blocks} blocks");
+    assert!(
+        block_calls >= 3 * blocks,
+        "{block_calls} block requests for {blocks} blocks"
+    );
     assert!(
         props_calls * 4 <= block_calls,
         "{props_calls} property polls for {block_calls} block requests"
