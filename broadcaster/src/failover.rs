@@ -19,13 +19,19 @@
 //!   which are failing. A request never fails: the broadcaster never exits because nodes
 //!   refuse, and never waits on a dead node while another one can answer.
 //!
+//! Before a node is first used, and again every `chain_check_interval`, its chain id is compared
+//! with the followed chain ([`Pool::set_chain`]); a node of another chain is excluded (one ERROR
+//! line naming it and both ids) until its next check. [`Pool::discover_chain`] finds the chain
+//! the nodes agree on when neither the command line nor the ring names one.
+//!
 //! Global properties are also checked for staleness: a node whose head lags another node's
-//! recent head by more than `stale_blocks`, whose followed block (head or last irreversible) is
-//! behind what was already published, or whose head time is older than `max_head_age` while a
-//! fresher node may be reachable (another node with no failure since its last success that has
-//! not reported an old head within `max_head_age`), counts as a transient fault. When every
-//! reachable node reports an old head (a halted chain, or a wrong local clock), the pool follows
-//! anyway and says so in a warning once a minute.
+//! recent head, or the best head any node ever reported, by more than `stale_blocks`, whose
+//! followed block (head or last irreversible) is behind what was already published, or whose
+//! head time is older than `max_head_age` while a fresher node may be reachable (another node of
+//! the chain with no failure since its last success that has not reported an old head within
+//! `max_head_age`), counts as a transient fault. When every reachable node reports an old head
+//! (a halted chain, or a wrong local clock), the pool follows anyway and says so in a warning
+//! once a minute.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
