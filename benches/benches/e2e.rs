@@ -1,6 +1,6 @@
 //! `cargo bench -p benches --bench e2e`: the whole pipeline, end to end, with real processes.
 //!
-//! A fake Hive node (`broadcaster::fake_node`, on a thread of this process, 127.0.0.1) serves
+//! A fake Hive node (`test_support::fake_node`, on a thread of this process, 127.0.0.1) serves
 //! the recorded blocks 1,000,000–1,000,499; the real `broadcaster` binary (release build)
 //! follows it into a fresh ring in `/dev/shm`; a bot (a `consumer_sdk::Subscriber` on this
 //! process's main thread) reads the ring, and the real `dump` bot reads it too in a process of
@@ -32,9 +32,6 @@
 
 use anyhow::{Context, Result, bail};
 use benches::stats::{Memory, latency_histogram, record_latency};
-use broadcaster::fake_node::{
-    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, ServedRequest, Symbols,
-};
 use consumer_sdk::{Event, RecvError, Start, Subscriber};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -45,6 +42,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use test_support::compose::{Composer, Encoding};
+use test_support::fake_node::{
+    Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, ServedRequest, Symbols,
+};
 
 /// The recorded Hive blocks the fake node serves.
 const FIRST: u64 = 1_000_000;
@@ -868,6 +868,7 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
         })
         .collect();
     println!("requests served: {}", methods.join(", "));
+    tip_requests_per_block(&requests, cfg.tip_blocks + 1);
     println!(
         "latency, fake node's response sent -> bot holds the op:        {}",
         pcts(&op_lat)
@@ -894,6 +895,24 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
         bail!("{unmatched} events of blocks no logged response carried");
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b: the cost of low latency at the tip
+
+/// Prints how many requests the broadcaster sent per published block while following the head.
+fn tip_requests_per_block(requests: &[ServedRequest], blocks: u64) {
+    let count = |pred: &dyn Fn(&str) -> bool| requests.iter().filter(|r| pred(&r.method)).count();
+    let block_calls = count(&|m| m.ends_with("get_block") || m.ends_with("get_block_range"));
+    let props_calls = count(&|m| m.ends_with("get_dynamic_global_properties"));
+    let per_block = |n: usize| n as f64 / blocks.max(1) as f64;
+    println!(
+        "requests per block at the tip: {:.2} ({:.2} block requests, {:.2} property polls, {} in all for {blocks} blocks)",
+        per_block(requests.len()),
+        per_block(block_calls),
+        per_block(props_calls),
+        requests.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

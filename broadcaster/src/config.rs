@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use consumer_sdk::Chain;
+
 use crate::node::GlobalProps;
 
 /// Which block the broadcaster follows.
@@ -148,6 +150,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn parse_chain(s: &str) -> Result<Chain, String> {
+    s.trim().parse::<Chain>().map_err(|e| e.to_string())
+}
+
 fn parse_node_url(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
     match url.scheme() {
@@ -216,6 +222,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", env = "BROADCASTER_RECORD")]
     pub record: Option<PathBuf>,
 
+    /// Head mode: once a block is due, ask for it every MS milliseconds (jittered ±33%) until it comes
+    #[arg(long, value_name = "MS", env = "BROADCASTER_TIP_POLL_MS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    pub tip_poll_ms: u64,
+
+    /// The chain to follow: `steem`, `hive` or a chain id (64 hex digits). Nodes of another chain are excluded. Default: the chain the ring records, else the one every node reports
+    #[arg(long, value_name = "steem|hive|CHAIN_ID", env = "BROADCASTER_CHAIN", value_parser = parse_chain)]
+    pub chain: Option<Chain>,
+
     /// Seconds before a node request is abandoned (connect and whole answer); fractions allowed
     #[arg(long, value_name = "SECS", env = "BROADCASTER_REQUEST_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
     pub request_timeout: Duration,
@@ -251,8 +265,10 @@ pub struct Tuning {
     pub range_chunk: u32,
     /// Time between blocks on the chain.
     pub block_interval: Duration,
-    /// Shortest time between two polls at the tip.
+    /// Head mode, once a block is due: time between two requests for it (jittered ±33%).
     pub tip_poll_interval: Duration,
+    /// Time between two global-property polls at the tip.
+    pub props_poll_interval: Duration,
     /// At the tip, when the followed block has not moved for this long, the next poll goes to
     /// another node (a stuck node is then caught by comparison).
     pub stall_timeout: Duration,
@@ -266,15 +282,17 @@ pub struct Tuning {
     pub heartbeat_interval: Duration,
     /// Period of the progress log line.
     pub progress_interval: Duration,
-    /// How many times a block whose `previous` does not match is refetched before the published
-    /// predecessor is declared orphaned (head mode).
-    pub fork_confirmations: u32,
     /// Blocks buffered between fetching and publishing.
     pub queue_blocks: usize,
     /// Shortest time between two "every node is failing" log lines.
     pub all_down_log_interval: Duration,
     /// Time between replayed blocks with `--pace realtime`.
     pub replay_interval: Duration,
+    /// How long a node that refused a request (a deterministic error) is not asked that
+    /// request again.
+    pub refusal_cooldown: Duration,
+    /// How often a node's chain id is checked again (it is checked when the node is first used).
+    pub chain_check_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -286,17 +304,19 @@ impl Default for Tuning {
             max_in_flight: 8,
             range_chunk: 100,
             block_interval: Duration::from_secs(3),
-            tip_poll_interval: Duration::from_secs(1),
+            tip_poll_interval: Duration::from_millis(75),
+            props_poll_interval: Duration::from_millis(500),
             stall_timeout: Duration::from_secs(10),
             stale_blocks: 5,
             stale_window: Duration::from_secs(30),
             max_head_age: Some(Duration::from_secs(60)),
             heartbeat_interval: Duration::from_millis(500),
             progress_interval: Duration::from_secs(10),
-            fork_confirmations: 3,
             queue_blocks: 256,
             all_down_log_interval: Duration::from_secs(5),
             replay_interval: Duration::from_secs(3),
+            refusal_cooldown: Duration::from_secs(30),
+            chain_check_interval: Duration::from_secs(600),
         }
     }
 }
@@ -324,6 +344,8 @@ pub struct Config {
     pub skip_bad_lines: bool,
     /// Node request timeout.
     pub request_timeout: Duration,
+    /// The chain to follow (`None`: the ring's, else the one the nodes agree on).
+    pub chain: Option<Chain>,
     /// Knobs that are not flags.
     pub tuning: Tuning,
 }
@@ -354,6 +376,7 @@ impl Config {
             record: None,
             skip_bad_lines: false,
             request_timeout: Duration::from_secs(5),
+            chain: None,
             tuning: Tuning::default(),
         }
     }
@@ -442,7 +465,11 @@ impl Cli {
             record: self.record,
             skip_bad_lines: self.skip_bad_lines,
             request_timeout: self.request_timeout,
-            tuning: Tuning::default(),
+            chain: self.chain,
+            tuning: Tuning {
+                tip_poll_interval: Duration::from_millis(self.tip_poll_ms),
+                ..Tuning::default()
+            },
         })
     }
 }
@@ -498,6 +525,26 @@ mod tests {
         assert_eq!(config.ring_size, 64 << 20);
         assert_eq!(config.mode, Mode::Irreversible);
         assert_eq!(config.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.chain, None);
+    }
+
+    #[test]
+    fn chains() {
+        let chain = |arg: &str| {
+            parse(&["--node", "http://a", "--chain", arg]).map(|c| c.into_config().unwrap().chain)
+        };
+        assert_eq!(chain("hive").unwrap(), Some(Chain::HIVE));
+        assert_eq!(chain("steem").unwrap(), Some(Chain::STEEM));
+        let id = format!("beeab0de{}", "0".repeat(56));
+        assert_eq!(chain(&id).unwrap(), Some(Chain::HIVE));
+        let other = chain(&"12".repeat(32)).unwrap().unwrap();
+        assert_eq!(other.id().to_string(), "12".repeat(32));
+        let err = chain("eos").unwrap_err().to_string();
+        assert!(
+            err.contains("eos") && err.contains("64 hexadecimal"),
+            "{err}"
+        );
+        assert!(chain(&"1".repeat(63)).is_err());
     }
 
     #[test]

@@ -13,42 +13,54 @@
 //!   the alternative (`block_api.get_block` ⇄ `condenser_api.get_block`, a range call → single
 //!   calls, `condenser_api` ⇄ `database_api`/`account_history_api`). Blocks are asked from
 //!   `block_api` first, so ranges and single blocks come in the same (appbase) encoding.
-//! - deterministic: the node is not asked that request again; once every node has refused it,
-//!   the request fails with a [`FollowError`] listing each node's answer.
+//! - deterministic: the node is not asked that request again for `refusal_cooldown`, then it
+//!   is asked again (a node's refusal may be a one-off). While every node refuses it, the
+//!   request waits for the first refusal to expire, and the log says which nodes refuse and
+//!   which are failing. A request never fails: the broadcaster never exits because nodes
+//!   refuse, and never waits on a dead node while another one can answer.
+//!
+//! Before a node is first used, and again every `chain_check_interval`, its chain id is compared
+//! with the followed chain ([`Pool::set_chain`]); a node of another chain is excluded (one ERROR
+//! line naming it and both ids) until its next check. [`Pool::discover_chain`] finds the chain
+//! the nodes agree on when neither the command line nor the ring names one.
 //!
 //! Global properties are also checked for staleness: a node whose head lags another node's
-//! recent head by more than `stale_blocks`, whose followed block (head or last irreversible) is
-//! behind what was already published, or whose head time is older than `max_head_age` while a
-//! fresher node may be reachable (another node with no failure since its last success that has
-//! not reported an old head within `max_head_age`), counts as a transient fault. When every
-//! reachable node reports an old head (a halted chain, or a wrong local clock), the pool follows
-//! anyway and says so in a warning once a minute.
+//! recent head, or the best head any node ever reported, by more than `stale_blocks`, whose
+//! followed block (head or last irreversible) is behind what was already published, or whose
+//! head time is older than `max_head_age` while a fresher node may be reachable (another node of
+//! the chain with no failure since its last success that has not reported an old head within
+//! `max_head_age`), counts as a transient fault. When every reachable node reports an old head
+//! (a halted chain, or a wrong local clock), the pool follows anyway and says so in a warning
+//! once a minute.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
+
+use consumer_sdk::{Chain, ChainId};
 
 use crate::block::DecodedOp;
 use crate::config::{Mode, Tuning};
 use crate::node::{FetchedBlock, GlobalProps, Method, NodeClient, NodeError};
 
-/// A request every node refused.
+/// Nodes that report different chains at start-up, with nothing to choose between them.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} refused by every node: {}", list(.errors))]
-pub struct FollowError {
-    /// What was asked.
-    pub what: String,
-    /// Each node's URL and answer.
-    pub errors: Vec<(String, NodeError)>,
+#[error(
+    "the nodes serve different chains ({}); choose one with --chain",
+    .nodes.iter().map(|(url, id)| format!("{url}: {} {id}", Chain::from_id(*id))).collect::<Vec<_>>().join(", ")
+)]
+pub struct ChainDisagreement {
+    /// Each answering node's URL and chain id.
+    pub nodes: Vec<(String, ChainId)>,
 }
 
-fn list(errors: &[(String, NodeError)]) -> String {
-    errors
-        .iter()
-        .map(|(url, e)| format!("{url}: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+/// A node's deterministic refusal of one request, valid until `until`.
+#[derive(Debug)]
+struct Refusal {
+    idx: usize,
+    error: NodeError,
+    until: Instant,
 }
 
 /// What the pool knows about one node.
@@ -57,17 +69,49 @@ struct Health {
     failures: u32,
     cooldown_until: Option<Instant>,
     /// Bit set of [`Method::bit`]s this node lacks.
-    missing: u8,
+    missing: u16,
     props: Option<(GlobalProps, Instant)>,
     old_since: Option<Instant>,
+    chain: ChainCheck,
+    /// The kind of fault last logged for this node while it keeps failing.
+    logged_fault: Option<std::mem::Discriminant<NodeError>>,
+}
+
+/// What the pool knows about a node's chain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChainCheck {
+    /// Not asked yet (or asked and unanswered).
+    #[default]
+    Unchecked,
+    /// The node reported the followed chain at this instant.
+    Verified(Instant),
+    /// The node reported another chain; it is not used before `until`, then asked again.
+    Foreign { id: ChainId, until: Instant },
+}
+
+impl Health {
+    /// When the node may be asked again: after its cooldown and any exclusion for serving
+    /// another chain.
+    fn usable_from(&self) -> Option<Instant> {
+        let foreign = match self.chain {
+            ChainCheck::Foreign { until, .. } => Some(until),
+            _ => None,
+        };
+        self.cooldown_until.max(foreign)
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     health: Vec<Health>,
+    /// The chain every node must serve (`None` until [`Pool::set_chain`]).
+    chain: Option<Chain>,
     current: usize,
     last_all_down_log: Option<Instant>,
     last_old_log: Option<Instant>,
+    /// The best head any node of the chain has reported: heads only move forward, so a node
+    /// whose head is well below it is stale, however long ago that head was reported.
+    best_head: u64,
 }
 
 /// One request, as the failover loop retries it.
@@ -85,6 +129,7 @@ enum Request {
     VirtualOps {
         block: u64,
         head_mode: bool,
+        appbase: bool,
     },
 }
 
@@ -151,7 +196,7 @@ impl Pool {
         first: u64,
         max: u32,
         known: Option<u64>,
-    ) -> Result<(usize, Vec<FetchedBlock>), FollowError> {
+    ) -> (usize, Vec<FetchedBlock>) {
         let what = if max > 1 {
             format!("blocks {first}..={}", first + u64::from(max) - 1)
         } else {
@@ -159,38 +204,51 @@ impl Pool {
         };
         match self
             .execute(&what, Request::Blocks { first, max, known })
-            .await?
+            .await
         {
-            (idx, Reply::Blocks(b)) => Ok((idx, b)),
+            (idx, Reply::Blocks(b)) => (idx, b),
             _ => unreachable!("a blocks request gets a blocks reply"),
         }
     }
 
     /// Global properties from a node that is not stale; `floor` is the last published block.
-    pub async fn props(&self, floor: u64, mode: Mode) -> Result<(usize, GlobalProps), FollowError> {
+    pub async fn props(&self, floor: u64, mode: Mode) -> (usize, GlobalProps) {
         match self
             .execute("global properties", Request::Props { floor, mode })
-            .await?
+            .await
         {
-            (idx, Reply::Props(p)) => Ok((idx, p)),
+            (idx, Reply::Props(p)) => (idx, p),
             _ => unreachable!("a properties request gets a properties reply"),
         }
     }
 
-    /// The virtual operations of `block`.
-    pub async fn virtual_ops(
-        &self,
-        block: u64,
-        head_mode: bool,
-    ) -> Result<Vec<DecodedOp>, FollowError> {
+    /// The virtual operations of `block`, in the appbase encoding (`account_history_api`) or the
+    /// legacy one (`condenser_api`), so that they match the block's own operations.
+    pub async fn virtual_ops(&self, block: u64, head_mode: bool, appbase: bool) -> Vec<DecodedOp> {
         let what = format!("virtual ops of block {block}");
         match self
-            .execute(&what, Request::VirtualOps { block, head_mode })
-            .await?
+            .execute(
+                &what,
+                Request::VirtualOps {
+                    block,
+                    head_mode,
+                    appbase,
+                },
+            )
+            .await
         {
-            (_, Reply::Ops(ops)) => Ok(ops),
+            (_, Reply::Ops(ops)) => ops,
             _ => unreachable!("an operations request gets an operations reply"),
         }
+    }
+
+    /// Whether node `idx` serves blocks in the appbase encoding (`block_api`), as opposed to the
+    /// legacy one (`condenser_api`).
+    pub fn serves_appbase(&self, idx: usize) -> bool {
+        matches!(
+            self.method(idx, Method::BlockApiGetBlock),
+            Ok(Method::BlockApiGetBlock)
+        )
     }
 
     /// Moves the next request to the next node that is not cooling down, so that a node whose
@@ -202,7 +260,7 @@ impl Pool {
         let from = state.current;
         let next = (1..n).map(|k| (from + k) % n).find(|&i| {
             state.health[i]
-                .cooldown_until
+                .usable_from()
                 .is_none_or(|until| until <= now)
         });
         if let Some(next) = next {
@@ -220,44 +278,157 @@ impl Pool {
         self.failed(idx, error, what);
     }
 
-    async fn execute(&self, what: &str, request: Request) -> Result<(usize, Reply), FollowError> {
-        let mut refused: Vec<(usize, NodeError)> = Vec::new();
+    async fn execute(&self, what: &str, request: Request) -> (usize, Reply) {
+        let mut refused: Vec<Refusal> = Vec::new();
         loop {
-            let Some(idx) = self.acquire(&refused).await else {
-                return Err(FollowError {
-                    what: what.to_owned(),
-                    errors: refused
-                        .into_iter()
-                        .map(|(i, e)| (self.url(i).to_owned(), e))
-                        .collect(),
-                });
-            };
+            let idx = self.acquire(what, &mut refused).await;
+            match self.check_chain(idx).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.failed(idx, &e, "chain id");
+                    continue;
+                }
+            }
             match self.attempt(idx, request).await {
                 Ok(reply) => {
                     self.succeeded(idx);
-                    return Ok((idx, reply));
+                    return (idx, reply);
                 }
                 Err(NodeError::MethodNotFound { method, message }) => {
                     let mut state = self.lock();
+                    let known = state.health[idx].missing & method.bit() != 0;
                     state.health[idx].missing |= method.bit();
-                    info!(
-                        node = self.url(idx),
-                        "{} is not available ({message}); using {}",
-                        method.name(),
-                        method
-                            .alternative()
-                            .map_or("single-block calls", Method::name)
-                    );
+                    // Requests in flight learn it together: say it once.
+                    if !known {
+                        info!(
+                            node = self.url(idx),
+                            "{} is not available ({message}); using {}",
+                            method.name(),
+                            method
+                                .alternative()
+                                .map_or("single-block calls", Method::name)
+                        );
+                    }
                 }
                 Err(e) => match e.fault() {
                     crate::node::Fault::Deterministic => {
-                        error!(node = self.url(idx), "{what} refused: {e}");
-                        refused.push((idx, e));
+                        let cooldown = self.tuning.refusal_cooldown;
+                        warn!(
+                            node = self.url(idx),
+                            "{what} refused: {e}; asking that node again in {} s",
+                            cooldown.as_secs_f64()
+                        );
+                        refused.push(Refusal {
+                            idx,
+                            error: e,
+                            until: Instant::now() + cooldown,
+                        });
                     }
                     _ => self.failed(idx, &e, what),
                 },
             }
         }
+    }
+
+    /// The chain every node must serve from now on.
+    pub fn set_chain(&self, chain: Chain) {
+        self.lock().chain = Some(chain);
+    }
+
+    /// Asks every node for its chain id until at least one answers, and returns the chain
+    /// they agree on, or an error naming each node's chain when they disagree.
+    pub async fn discover_chain(&self) -> Result<Chain, ChainDisagreement> {
+        let mut round = 0u32;
+        loop {
+            let mut answers: Vec<(usize, ChainId)> = Vec::new();
+            for idx in 0..self.nodes.len() {
+                match self.nodes[idx].chain_id().await {
+                    Ok(id) => answers.push((idx, id)),
+                    Err(e) => warn!(node = self.url(idx), "chain id: {e}"),
+                }
+            }
+            if let Some(&(_, first)) = answers.first() {
+                if answers.iter().all(|(_, id)| *id == first) {
+                    let chain = Chain::from_id(first);
+                    let now = Instant::now();
+                    let mut state = self.lock();
+                    for (idx, _) in &answers {
+                        state.health[*idx].chain = ChainCheck::Verified(now);
+                    }
+                    return Ok(chain);
+                }
+                return Err(ChainDisagreement {
+                    nodes: answers
+                        .into_iter()
+                        .map(|(i, id)| (self.url(i).to_owned(), id))
+                        .collect(),
+                });
+            }
+            round = round.saturating_add(1);
+            let wait = self
+                .tuning
+                .backoff_base
+                .saturating_mul(1 << round.min(16))
+                .min(self.tuning.backoff_cap);
+            error!(
+                nodes = self.nodes.len(),
+                "no node answered with its chain id; asking again in {} ms",
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Checks node `idx`'s chain id when it was never checked or the last check is older than
+    /// `chain_check_interval`. `Ok(false)`: the node serves another chain and is now excluded
+    /// (logged once per change).
+    async fn check_chain(&self, idx: usize) -> Result<bool, NodeError> {
+        let expected = {
+            let state = self.lock();
+            let Some(expected) = state.chain else {
+                return Ok(true);
+            };
+            if let ChainCheck::Verified(at) = state.health[idx].chain
+                && at.elapsed() < self.tuning.chain_check_interval
+            {
+                return Ok(true);
+            }
+            expected
+        };
+        let id = self.nodes[idx].chain_id().await?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let health = &mut state.health[idx];
+        if id == expected.id() {
+            if matches!(health.chain, ChainCheck::Foreign { .. }) {
+                info!(
+                    node = self.url(idx),
+                    "now serves chain {expected} ({}); using it again",
+                    expected.id()
+                );
+            }
+            health.chain = ChainCheck::Verified(now);
+            return Ok(true);
+        }
+        let already = matches!(health.chain, ChainCheck::Foreign { id: known, .. } if known == id);
+        health.chain = ChainCheck::Foreign {
+            id,
+            until: now + self.tuning.chain_check_interval,
+        };
+        if !already {
+            error!(
+                node = self.url(idx),
+                "serves chain {} (id {id}), not {expected} (id {}): excluded, checked again in {} s",
+                Chain::from_id(id),
+                expected.id(),
+                self.tuning.chain_check_interval.as_secs()
+            );
+        }
+        if state.current == idx {
+            state.current = (idx + 1) % state.health.len();
+        }
+        Ok(false)
     }
 
     /// The method to use on node `idx` for `preferred`, honouring what the node lacks.
@@ -302,8 +473,12 @@ impl Pool {
                 self.check_props(idx, props, floor, mode)?;
                 Ok(Reply::Props(props))
             }
-            Request::VirtualOps { block, head_mode } => {
-                let preferred = if head_mode {
+            Request::VirtualOps {
+                block,
+                head_mode,
+                appbase,
+            } => {
+                let preferred = if appbase {
                     Method::AccountHistoryGetOpsInBlock
                 } else {
                     Method::CondenserGetOpsInBlock
@@ -316,41 +491,56 @@ impl Pool {
         }
     }
 
-    /// Waits for a node that is not cooling down and has not refused this request.
-    async fn acquire(&self, refused: &[(usize, NodeError)]) -> Option<usize> {
+    /// Waits for a node that is not cooling down, not excluded, and has not refused this
+    /// request within `refusal_cooldown` (expired refusals are dropped: the node is asked again).
+    async fn acquire(&self, what: &str, refused: &mut Vec<Refusal>) -> usize {
         loop {
             let wait = {
                 let mut state = self.lock();
                 let n = state.health.len();
                 let now = Instant::now();
-                let allowed = |i: &usize| !refused.iter().any(|(r, _)| r == i);
+                refused.retain(|r| r.until > now);
                 let mut earliest: Option<Instant> = None;
+                let mut down = 0;
                 for k in 0..n {
                     let i = (state.current + k) % n;
-                    if !allowed(&i) {
-                        continue;
-                    }
-                    match state.health[i].cooldown_until {
+                    let refusal = refused.iter().find(|r| r.idx == i).map(|r| r.until);
+                    match refusal.max(state.health[i].usable_from()) {
                         Some(until) if until > now => {
                             earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                            if refusal.is_none() {
+                                down += 1;
+                            }
                         }
                         _ => {
                             state.current = i;
-                            return Some(i);
+                            return i;
                         }
                     }
                 }
-                let until = earliest?;
+                // Some node is always either cooling down, excluded or refusing until a known
+                // instant, so `earliest` is set whenever there is at least one node.
+                let until = earliest.unwrap_or(now + self.tuning.backoff_base);
                 let due = state
                     .last_all_down_log
                     .is_none_or(|at| now.duration_since(at) >= self.tuning.all_down_log_interval);
                 if due {
                     state.last_all_down_log = Some(now);
-                    error!(
-                        nodes = n,
-                        "every node is failing; retrying in {} ms",
-                        until.duration_since(now).as_millis()
-                    );
+                    let retry = until.duration_since(now).as_millis();
+                    if refused.is_empty() {
+                        error!(nodes = n, "every node is failing; retrying in {retry} ms");
+                    } else {
+                        let answers = refused
+                            .iter()
+                            .map(|r| format!("{}: {}", self.url(r.idx), r.error))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        error!(
+                            nodes = n,
+                            "{what} refused by {} node(s) ({answers}), {down} failing; asking again in {retry} ms",
+                            refused.len()
+                        );
+                    }
                 }
                 until.duration_since(now)
             };
@@ -361,6 +551,12 @@ impl Pool {
     fn succeeded(&self, idx: usize) {
         let mut state = self.lock();
         let health = &mut state.health[idx];
+        if health.logged_fault.take().is_some() {
+            info!(
+                node = self.url(idx),
+                "answers again after {} failure(s)", health.failures
+            );
+        }
         health.failures = 0;
         health.cooldown_until = None;
     }
@@ -377,13 +573,33 @@ impl Pool {
             .saturating_mul(1u32 << doublings)
             .min(self.tuning.backoff_cap);
         let half = full / 2;
-        let cooldown = half + half.mul_f64(fastrand::f64());
+        let mut cooldown = half + half.mul_f64(fastrand::f64());
+        // A node that says how long to wait is not asked sooner.
+        if let NodeError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } = error
+        {
+            cooldown = cooldown.max(*wait);
+        }
         health.cooldown_until = Some(Instant::now() + cooldown);
         let failures = health.failures;
         if state.current == idx {
             state.current = (idx + 1) % n;
         }
         let next = state.current;
+        // Once per node and kind of fault: requests in flight that fail together, and the
+        // retries of a node that stays down, add nothing an operator needs.
+        let kind = std::mem::discriminant(error);
+        let health = &mut state.health[idx];
+        if health.logged_fault.replace(kind) == Some(kind) {
+            debug!(
+                node = self.url(idx),
+                "{what}: {error}; cooling down {} ms (failure {failures})",
+                cooldown.as_millis()
+            );
+            return;
+        }
         warn!(
             node = self.url(idx),
             "{what}: {error}; cooling down {} ms (failure {failures}), next node {}",
@@ -416,6 +632,8 @@ impl Pool {
             .filter_map(|(_, h)| recent(h))
             .map(|p| p.head_block_number)
             .max();
+        let best_other = best_other.max(Some(state.best_head).filter(|&b| b > 0));
+        state.best_head = state.best_head.max(props.head_block_number);
         if let Some(best) = best_other
             && props.head_block_number + tuning.stale_blocks < best
         {
@@ -443,9 +661,11 @@ impl Pool {
         state.health[idx].old_since = Some(now);
         // Another node may be fresher if it is healthy (no failure since its last success) and
         // has not itself reported an old head recently.
+        // A node of another chain is not a reference.
         let fresher_may_exist = state.health.iter().enumerate().any(|(i, h)| {
             i != idx
                 && h.failures == 0
+                && !matches!(h.chain, ChainCheck::Foreign { .. })
                 && h.old_since
                     .is_none_or(|at| now.duration_since(at) > max_age)
         });

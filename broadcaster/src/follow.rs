@@ -9,9 +9,12 @@
 //!   (`block_api.get_block_range` chunks where a node has it, single blocks otherwise) and
 //!   handed on in order as each chunk completes.
 //! - **At the tip**: nothing is asked before the next block is due (the newest known block's
-//!   timestamp plus the block interval), and then not more often than `tip_poll_interval`. In
-//!   `head` mode the follower asks for block `next` directly; in `irreversible` mode it polls the
-//!   global properties until the last irreversible block moves. When nothing has moved for
+//!   timestamp plus the block interval). Then, in `head` mode, the follower asks for block `next`
+//!   directly every `tip_poll_interval` (jittered), so the block is published within about
+//!   that interval of a node first serving it, and refreshes the global properties at most every
+//!   `props_poll_interval`; in `irreversible` mode it polls the global properties every
+//!   `props_poll_interval` until the last irreversible block moves. A node that asks to slow
+//!   down (`Retry-After`) is not asked sooner. When nothing has moved for
 //!   `stall_timeout`, the next poll goes to another node, so a node stuck in the past is found
 //!   out by comparison (see [`crate::failover`]).
 //!
@@ -19,13 +22,19 @@
 //!
 //! Every block's `previous` must equal the id of the block published before it. A block that
 //! does not link is not handed on; the node that sent it cools down and the block is fetched
-//! again, usually from another node, together with everything after it. In `irreversible` mode
-//! this only guards against faulty nodes. In `head` mode it is how forks show: if the same
-//! unlinked block comes back `fork_confirmations` times in a row, the block published before it
-//! was orphaned by a fork. That block cannot be taken back: readers have seen it. The follower
-//! logs an error and continues on the chain the nodes agree on, so readers see the orphaned
-//! block followed by a block whose `previous` names a different block. Readers that cannot
-//! tolerate this use `irreversible` mode, which never publishes a block that can be orphaned.
+//! again, usually from another node, together with everything after it.
+//!
+//! - In `irreversible` mode this is always the fault of the node that sent it (a node of a
+//!   mirror or a testnet, a node serving a reversible branch as irreversible): irreversible
+//!   blocks are never orphaned, so the follower never switches branches.
+//! - In `head` mode it is how forks show. The other branch is taken only when two different
+//!   nodes serve the same unlinked block, or when one serves it again once the last irreversible
+//!   block has passed it; a single answer never makes the follower switch. The block published before it was then
+//!   orphaned. It cannot be taken back (readers have seen it): the follower logs an error
+//!   naming the orphaned block and its id, and continues on the new branch, so readers see the
+//!   orphaned block followed by a block whose `previous` names a different block. Readers that
+//!   cannot tolerate this use `irreversible` mode.
+//!
 //! After a restart the first block is not checked (the ring keeps block numbers, not ids).
 
 use std::collections::VecDeque;
@@ -35,10 +44,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::{Mode, StartBlock, Tuning};
-use crate::failover::{FollowError, Pool};
+use crate::failover::Pool;
 use crate::node::{FetchedBlock, MAX_RANGE, NodeError};
 
 /// Chain progress shared with the publisher for its progress line.
@@ -72,19 +81,9 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// Why following stopped early.
-enum Halt {
-    /// The publisher hung up (shutdown or stop block).
-    Closed,
-    /// A request was refused by every node.
-    Failed(FollowError),
-}
-
-impl From<FollowError> for Halt {
-    fn from(e: FollowError) -> Self {
-        Halt::Failed(e)
-    }
-}
+/// Why following stopped early: the publisher hung up (shutdown or stop block). Nothing else
+/// stops the follower: requests wait for a node that answers.
+struct Halt;
 
 /// What the follower needs from the configuration.
 #[derive(Debug, Clone)]
@@ -110,8 +109,21 @@ struct Follower {
     last_tip_attempt: Option<Instant>,
     /// When `target` last moved forward.
     last_advance: Instant,
-    /// (block, its previous, times seen) of an unlinked block being refetched.
-    fork: Option<(u64, String, u32)>,
+    /// An unlinked block being refetched, and the nodes that served it.
+    fork: Option<Fork>,
+    /// The newest last irreversible block any node reported.
+    irreversible: u64,
+    /// When the properties were last polled.
+    last_props: Option<Instant>,
+}
+
+/// A block that does not link to the last one handed on, as served by one or more nodes.
+struct Fork {
+    number: u64,
+    previous: String,
+    nodes: Vec<usize>,
+    /// How many times it was served.
+    seen: u32,
 }
 
 fn unix_now() -> Duration {
@@ -129,7 +141,7 @@ pub(crate) async fn follow(
     link: Option<(String, u32)>,
     tx: mpsc::Sender<FetchedBlock>,
     progress: Arc<Progress>,
-) -> Result<(), FollowError> {
+) {
     let mut follower = Follower {
         pool,
         settings,
@@ -143,10 +155,11 @@ pub(crate) async fn follow(
         last_tip_attempt: None,
         last_advance: Instant::now(),
         fork: None,
+        irreversible: 0,
+        last_props: None,
     };
     match follower.run(resume).await {
-        Ok(()) | Err(Halt::Closed) => Ok(()),
-        Err(Halt::Failed(e)) => Err(e),
+        Ok(()) | Err(Halt) => {}
     }
 }
 
@@ -156,7 +169,7 @@ impl Follower {
             (Some(last), _) => last + 1,
             (None, Some(StartBlock::Number(n))) => n,
             (None, start) => {
-                let (_, props) = self.pool.props(0, self.settings.mode).await?;
+                let (_, props) = self.pool.props(0, self.settings.mode).await;
                 self.observe(&props);
                 match start {
                     Some(StartBlock::Head) => props.head_block_number,
@@ -198,6 +211,7 @@ impl Follower {
         }
         self.target = target;
         self.head_time = self.head_time.max(props.time);
+        self.irreversible = self.irreversible.max(Mode::Irreversible.target(props));
         // Relaxed: a statistic for the progress line; nothing else depends on it.
         self.progress
             .head
@@ -205,10 +219,11 @@ impl Follower {
     }
 
     async fn poll(&mut self) -> Result<(), Halt> {
+        self.last_props = Some(Instant::now());
         let (_, props) = self
             .pool
             .props(self.next.saturating_sub(1), self.settings.mode)
-            .await?;
+            .await;
         self.observe(&props);
         Ok(())
     }
@@ -236,9 +251,9 @@ impl Follower {
             let Some(task) = in_flight.pop_front() else {
                 return Ok(());
             };
-            for (idx, block) in task.join().await? {
+            for (idx, block) in task.join().await {
                 if !self.links(idx, &block) {
-                    return Ok(());
+                    return self.after_unlinked().await;
                 }
                 self.emit(block).await?;
             }
@@ -255,9 +270,18 @@ impl Follower {
             .max(self.head_time);
         let due = Duration::from_secs(u64::from(newest)) + tuning.block_interval;
         let until_due = due.saturating_sub(unix_now());
-        let spacing = self.last_tip_attempt.map_or(Duration::ZERO, |at| {
-            tuning.tip_poll_interval.saturating_sub(at.elapsed())
-        });
+        // Head mode asks for the due block every `tip_poll_interval`, jittered by up to a third
+        // either way so several broadcasters do not ask in step; irreversible mode polls the
+        // properties, which move once a block, every `props_poll_interval`.
+        let interval = match self.settings.mode {
+            Mode::Head => tuning
+                .tip_poll_interval
+                .mul_f64(0.67 + 0.66 * fastrand::f64()),
+            Mode::Irreversible => tuning.props_poll_interval,
+        };
+        let spacing = self
+            .last_tip_attempt
+            .map_or(Duration::ZERO, |at| interval.saturating_sub(at.elapsed()));
         tokio::time::sleep(until_due.max(spacing)).await;
         self.last_tip_attempt = Some(Instant::now());
         if self.last_advance.elapsed() > tuning.stall_timeout {
@@ -273,17 +297,23 @@ impl Follower {
         if self.settings.mode == Mode::Irreversible {
             return self.poll().await;
         }
-        let (idx, blocks) = self.pool.blocks(self.next, 1, None).await?;
+        let (idx, blocks) = self.pool.blocks(self.next, 1, None).await;
         match blocks.into_iter().next() {
             Some(mut block) => {
                 if self.settings.virtual_ops {
-                    let ops = self.pool.virtual_ops(block.block.number, true).await?;
+                    let appbase = appbase_encoded(&block, &self.pool, idx);
+                    let ops = self
+                        .pool
+                        .virtual_ops(block.block.number, true, appbase)
+                        .await;
                     block.block.ops.extend(ops);
                 }
                 let stamp = block.block.timestamp;
                 if self.links(idx, &block) {
                     self.emit(block).await?;
                     self.last_tip_attempt = None;
+                } else {
+                    return self.after_unlinked().await;
                 }
                 let behind = unix_now().saturating_sub(Duration::from_secs(u64::from(stamp)));
                 if behind > tuning.block_interval * 2 {
@@ -292,14 +322,13 @@ impl Follower {
                 Ok(())
             }
             None => {
-                self.poll().await?;
-                if self.target >= self.next {
-                    let error = NodeError::MissingBlock {
-                        block: self.next,
-                        known: self.target,
-                    };
-                    self.pool
-                        .report(idx, &error, &format!("block {}", self.next));
+                // Not there yet. Now and then the properties tell whether it should be: if so,
+                // the next round fetches it as a known block, where an empty answer is a fault.
+                if self
+                    .last_props
+                    .is_none_or(|at| at.elapsed() >= tuning.props_poll_interval)
+                {
+                    self.poll().await?;
                 }
                 Ok(())
             }
@@ -316,23 +345,42 @@ impl Follower {
             self.fork = None;
             return true;
         }
-        let seen = match &mut self.fork {
-            Some((number, previous, seen))
-                if *number == block.number && *previous == block.previous =>
-            {
-                *seen += 1;
-                *seen
+        let head_mode = self.settings.mode == Mode::Head;
+        let (confirmed_by, seen) = match &mut self.fork {
+            Some(fork) if fork.number == block.number && fork.previous == block.previous => {
+                if !fork.nodes.contains(&idx) {
+                    fork.nodes.push(idx);
+                }
+                fork.seen += 1;
+                (fork.nodes.len(), fork.seen)
             }
             _ => {
-                self.fork = Some((block.number, block.previous.clone(), 1));
-                1
+                self.fork = Some(Fork {
+                    number: block.number,
+                    previous: block.previous.clone(),
+                    nodes: vec![idx],
+                    seen: 1,
+                });
+                (1, 1)
             }
         };
-        let confirmations = self.settings.tuning.fork_confirmations.max(1);
-        if seen >= confirmations {
+        // Irreversible blocks cannot be orphaned: a block that does not link is always the
+        // fault of the node that sent it. At the head, a new branch is taken once two nodes
+        // serve it, or once it came back again after the last irreversible block had passed
+        // the fork point.
+        let irreversible_past = self.irreversible >= block.number && seen >= 2;
+        if head_mode && (confirmed_by >= 2 || irreversible_past) {
+            let why = if confirmed_by >= 2 {
+                format!("{confirmed_by} nodes serve it")
+            } else {
+                format!(
+                    "the last irreversible block {} is past it",
+                    self.irreversible
+                )
+            };
             error!(
-                "fork: published block {} ({last_id}) was orphaned; block {} came back {seen} times with previous {}; \
-                 continuing on that chain (readers have seen the orphaned block)",
+                "fork: published block {} ({last_id}) was orphaned; block {} has previous {} and {why}; \
+                 continuing on that branch (readers have seen the orphaned block)",
                 block.number - 1,
                 block.number,
                 block.previous
@@ -345,26 +393,33 @@ impl Follower {
             previous: block.previous.clone(),
             expected: last_id.clone(),
         };
-        warn!(
-            "not publishing block {}: it does not link ({seen}/{confirmations}); refetching",
-            block.number
-        );
         self.pool
             .report(idx, &error, &format!("block {}", block.number));
         false
     }
 
+    /// After a block that does not link, in head mode: refresh the last irreversible block, which
+    /// may confirm the other branch.
+    async fn after_unlinked(&mut self) -> Result<(), Halt> {
+        if self.settings.mode == Mode::Head {
+            self.poll().await?;
+        }
+        Ok(())
+    }
+
     async fn emit(&mut self, fetched: FetchedBlock) -> Result<(), Halt> {
         let block = &fetched.block;
+        // A published block is progress: the node serving them is not stalled.
+        self.last_advance = Instant::now();
         self.next = block.number + 1;
         self.last = Some((block.id.clone(), block.timestamp));
         self.target = self.target.max(block.number);
-        self.tx.send(fetched).await.map_err(|_| Halt::Closed)
+        self.tx.send(fetched).await.map_err(|_| Halt)
     }
 }
 
 /// The blocks of one chunk, each with the index of the node that sent it.
-type ChunkResult = Result<Vec<(usize, FetchedBlock)>, FollowError>;
+type ChunkResult = Vec<(usize, FetchedBlock)>;
 
 /// Fetches blocks `first..first+count` (all known to exist, `known` being the newest) and, if
 /// asked, their virtual operations.
@@ -379,16 +434,38 @@ async fn fetch_chunk(
     let mut out: Vec<(usize, FetchedBlock)> = Vec::with_capacity(count as usize);
     while out.len() < count as usize {
         let n = first + out.len() as u64;
-        let (idx, blocks) = pool
-            .blocks(n, count - out.len() as u32, Some(known))
-            .await?;
+        let (idx, blocks) = pool.blocks(n, count - out.len() as u32, Some(known)).await;
         out.extend(blocks.into_iter().map(|b| (idx, b)));
     }
     if virtual_ops {
-        for (_, fetched) in &mut out {
-            let ops = pool.virtual_ops(fetched.block.number, head_mode).await?;
+        for (idx, fetched) in &mut out {
+            let appbase = appbase_encoded(fetched, &pool, *idx);
+            let ops = pool
+                .virtual_ops(fetched.block.number, head_mode, appbase)
+                .await;
             fetched.block.ops.extend(ops);
         }
     }
-    Ok(out)
+    out
+}
+
+/// Whether a block came in the appbase encoding (`{"type":..,"value":..}` operations), so its
+/// virtual operations are asked in the same one. A block without operations tells nothing:
+/// the encoding the node that sent it serves blocks in decides.
+fn appbase_encoded(fetched: &FetchedBlock, pool: &Pool, idx: usize) -> bool {
+    const KEY: &[u8] = b"\"operations\":[";
+    let raw = &fetched.raw;
+    let first_op = raw
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .and_then(|at| {
+            raw[at + KEY.len()..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+        });
+    match first_op {
+        Some(b'{') => true,
+        Some(b'[') => false,
+        _ => pool.serves_appbase(idx),
+    }
 }

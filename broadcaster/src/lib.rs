@@ -4,7 +4,8 @@
 //! Data flow: a source (API nodes through a [`failover::Pool`] with its [`node`] clients, or a
 //! [`replay`] file) decodes each block ([`block`]) and hands blocks in order to [`run`]'s
 //! publisher, which publishes each one whole into the sink ([`sink`]). [`config`] turns the command line into a
-//! [`Config`]; [`RingSink`] is the production sink; [`fake_node`] is a scriptable JSON-RPC node for tests and benchmarks.
+//! [`Config`]; [`RingSink`] is the production sink. (The fake node the tests and benchmarks
+//! follow lives in the `test-support` crate.)
 //!
 //! ```no_run
 //! use broadcaster::{Config, MemorySink, Shutdown, config::Pace, run};
@@ -21,7 +22,6 @@
 pub mod block;
 pub mod config;
 pub mod failover;
-pub mod fake_node;
 mod follow;
 mod json;
 pub mod node;

@@ -5,7 +5,7 @@
 //! [`NodeError::fault`] sorts every error into one of three [`Fault`]s:
 //!
 //! - [`Fault::Transient`]: the node (or the path to it) is unwell; try another node and come back
-//!   later. Timeouts, connection refused or reset, HTTP 5xx and 429, an HTML page instead of JSON,
+//!   later. Timeouts, connection refused or reset, HTTP 5xx and 429 (honouring `Retry-After`), an HTML page instead of JSON,
 //!   truncated or malformed JSON, JSON-RPC -32603, the API proxy's 1000/1050/1100 codes, a block
 //!   that should exist but comes back `null`/`{}`, a lagging node, and asserts about missing
 //!   blocks or database locks.
@@ -15,9 +15,11 @@
 //!   asserts -32003/-32000, parse errors); asking again will not help.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
+
+use consumer_sdk::ChainId;
 
 use crate::block::{self, DecodeError, DecodedBlock, DecodedOp};
 use crate::json::{self, JsonError, Kind, Val};
@@ -42,11 +44,17 @@ pub enum Method {
     CondenserGetOpsInBlock,
     /// `account_history_api.get_ops_in_block`.
     AccountHistoryGetOpsInBlock,
+    /// `database_api.get_version` (`chain_id`).
+    DatabaseGetVersion,
+    /// `condenser_api.get_version` (`chain_id`).
+    CondenserGetVersion,
+    /// `condenser_api.get_config` (`STEEM_CHAIN_ID` / `HIVE_CHAIN_ID`).
+    CondenserGetConfig,
 }
 
 impl Method {
     /// Every method, in a fixed order.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 10] = [
         Method::CondenserGetBlock,
         Method::BlockApiGetBlock,
         Method::BlockApiGetBlockRange,
@@ -54,6 +62,9 @@ impl Method {
         Method::DatabaseGetProps,
         Method::CondenserGetOpsInBlock,
         Method::AccountHistoryGetOpsInBlock,
+        Method::DatabaseGetVersion,
+        Method::CondenserGetVersion,
+        Method::CondenserGetConfig,
     ];
 
     /// The JSON-RPC method name.
@@ -66,6 +77,9 @@ impl Method {
             Method::DatabaseGetProps => "database_api.get_dynamic_global_properties",
             Method::CondenserGetOpsInBlock => "condenser_api.get_ops_in_block",
             Method::AccountHistoryGetOpsInBlock => "account_history_api.get_ops_in_block",
+            Method::DatabaseGetVersion => "database_api.get_version",
+            Method::CondenserGetVersion => "condenser_api.get_version",
+            Method::CondenserGetConfig => "condenser_api.get_config",
         }
     }
 
@@ -79,6 +93,10 @@ impl Method {
             Method::DatabaseGetProps => Some(Method::CondenserGetProps),
             Method::CondenserGetOpsInBlock => Some(Method::AccountHistoryGetOpsInBlock),
             Method::AccountHistoryGetOpsInBlock => Some(Method::CondenserGetOpsInBlock),
+            // Chain id sources are tried in a fixed order by `NodeClient::chain_id`.
+            Method::DatabaseGetVersion
+            | Method::CondenserGetVersion
+            | Method::CondenserGetConfig => None,
         }
     }
 
@@ -87,7 +105,7 @@ impl Method {
         Method::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    pub(crate) fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u16 {
         1 << Method::ALL.iter().position(|&m| m == self).unwrap_or(0)
     }
 }
@@ -116,6 +134,24 @@ pub enum NodeError {
     /// The connection broke while sending or receiving (reset, closed early, ...).
     #[error("transport error: {0}")]
     Transport(String),
+    /// HTTP 429 or 503: the node asks to slow down.
+    #[error("HTTP {status} ({body:?}){}", retry_after.map(|d| format!(", Retry-After {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+        /// How long the node asked to wait (capped at a minute).
+        retry_after: Option<Duration>,
+    },
+    /// The connection closed before the whole body arrived.
+    #[error("truncated reply: {received} bytes received of {}", announced.map_or("an unknown length".to_owned(), |n| format!("{n} announced")))]
+    Truncated {
+        /// Bytes received.
+        received: u64,
+        /// `Content-Length`, if announced.
+        announced: Option<u64>,
+    },
     /// A non-success HTTP status without a JSON-RPC error inside.
     #[error("HTTP status {0}")]
     Status(u16),
@@ -292,8 +328,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Many errors already print their source: say each cause once.
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
         source = s.source();
     }
     text
@@ -316,6 +356,60 @@ fn fetched(v: Val<'_>, path: &str, asked: u64) -> Result<FetchedBlock, NodeError
         block,
         raw: v.compact(),
     })
+}
+
+/// Longest a `Retry-After` is honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A `Retry-After` value (delay in seconds, or an HTTP date) as a wait from `now`, capped at
+/// [`MAX_RETRY_AFTER`]; `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// The start of a body for a log line: at most 120 characters of it, on one line.
+fn cut(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(480)]);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line,
+    }
+}
+
+/// Whether a JSON body stops before its outermost value closes.
+fn ends_mid_document(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii();
+    matches!(trimmed.first(), Some(b'{' | b'[')) && !matches!(trimmed.last(), Some(b'}' | b']'))
+}
+
+/// Reads a whole body; a connection that closes before the announced length is
+/// [`NodeError::Truncated`].
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, NodeError> {
+    let announced = response.content_length();
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(16 << 20) as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(NodeError::Timeout),
+            Err(e) if e.is_body() || e.is_decode() => {
+                return Err(NodeError::Truncated {
+                    received: body.len() as u64,
+                    announced,
+                });
+            }
+            Err(e) => return Err(transport_error(e)),
+        }
+    }
 }
 
 impl NodeClient {
@@ -354,7 +448,19 @@ impl NodeClient {
             .await
             .map_err(transport_error)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = read_body(response).await?;
+        if matches!(status.as_u16(), 429 | 503) {
+            return Err(NodeError::RateLimited {
+                status: status.as_u16(),
+                body: cut(&bytes),
+                retry_after,
+            });
+        }
         let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
         match first {
             Some(b'<') => return Err(NodeError::Html(status.as_u16())),
@@ -397,6 +503,12 @@ impl NodeClient {
         match parsed {
             Err(NodeError::Malformed(_)) if !status.is_success() => {
                 Err(NodeError::Status(status.as_u16()))
+            }
+            Err(NodeError::Malformed(reason)) if ends_mid_document(&bytes) => {
+                Err(NodeError::Malformed(format!(
+                    "truncated JSON: the {} byte body ends mid-document ({reason})",
+                    bytes.len()
+                )))
             }
             other => other,
         }
@@ -507,6 +619,52 @@ impl NodeClient {
         .await
     }
 
+    /// The node's chain id: `chain_id` of `database_api.get_version`, else of
+    /// `condenser_api.get_version`, else `STEEM_CHAIN_ID` / `HIVE_CHAIN_ID` of
+    /// `condenser_api.get_config`. A method the node lacks, or an answer without the field, moves
+    /// on to the next source; transport and server faults are returned as they are.
+    pub async fn chain_id(&self) -> Result<ChainId, NodeError> {
+        let mut lacking = Vec::new();
+        for (method, params, keys) in [
+            (Method::DatabaseGetVersion, json!({}), &["chain_id"][..]),
+            (Method::CondenserGetVersion, json!([]), &["chain_id"][..]),
+            (
+                Method::CondenserGetConfig,
+                json!([]),
+                &["HIVE_CHAIN_ID", "STEEM_CHAIN_ID", "STEEMIT_CHAIN_ID"][..],
+            ),
+        ] {
+            let answer = self
+                .call(method, params, |result| {
+                    let Some((key, value)) =
+                        keys.iter().find_map(|k| result.get(k).map(|v| (*k, v)))
+                    else {
+                        return Ok(None);
+                    };
+                    let text = block::str_of(value, &format!("result.{key}"))?;
+                    ChainId::from_hex(text).map(Some).map_err(|_| {
+                        NodeError::Decode(block::invalid(
+                            &format!("result.{key}"),
+                            format!("{text:?} is not a chain id (64 hexadecimal digits)"),
+                        ))
+                    })
+                })
+                .await;
+            match answer {
+                Ok(Some(id)) => return Ok(id),
+                Ok(None) => lacking.push(format!("{} has no chain id", method.name())),
+                Err(NodeError::MethodNotFound { .. }) => {
+                    lacking.push(format!("no {}", method.name()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(NodeError::Unsupported(format!(
+            "a chain id ({})",
+            lacking.join(", ")
+        )))
+    }
+
     /// The virtual operations of one block (`only_virtual`), all flagged virtual.
     ///
     /// The answer's own `virtual_op` is not trusted: Steem's `account_history_api` reports
@@ -606,6 +764,39 @@ mod tests {
         );
         assert_eq!(classify_rpc(1050, "proxy"), Fault::Transient);
         assert_eq!(classify_rpc(1100, "proxy"), Fault::Transient);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(42));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(42))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(42));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn bodies_are_cut_for_logs_and_truncation_is_recognised() {
+        let long = format!("<html>\n  <body>{}</body>", "x".repeat(500));
+        let cut = cut(long.as_bytes());
+        assert!(
+            cut.starts_with("<html> <body>xxx") && cut.ends_with("..."),
+            "{cut}"
+        );
+        assert_eq!(cut.chars().count(), 123);
+        assert!(ends_mid_document(
+            br#"{"jsonrpc":"2.0","result":{"blocks":[{"#
+        ));
+        assert!(!ends_mid_document(br#"{"jsonrpc":"2.0"} "#));
+        assert!(!ends_mid_document(b"garbage"));
     }
 
     #[test]

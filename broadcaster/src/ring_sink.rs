@@ -114,6 +114,22 @@ impl Sink for RingSink {
         self.publisher.heartbeat();
     }
 
+    fn chain(&self) -> Result<Option<consumer_sdk::Chain>, SinkError> {
+        self.publisher
+            .chain()
+            .map_err(|e| SinkError::Backend(Box::new(e)))
+    }
+
+    fn set_chain(&mut self, chain: &consumer_sdk::Chain) -> Result<(), SinkError> {
+        match self.publisher.set_chain(chain) {
+            Ok(()) => Ok(()),
+            Err(consumer_sdk::WriteError::OtherChain { ring, asked }) => {
+                Err(SinkError::OtherChain { ring, asked })
+            }
+            Err(e) => Err(SinkError::Backend(Box::new(e))),
+        }
+    }
+
     fn last_committed_link(&self) -> Option<(String, u32)> {
         let (id, timestamp) = self.publisher.last_block_id()?;
         // All zeros: the block's id was unknown when it was published.

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::{Config, Source};
-use crate::failover::{FollowError, Pool};
+use crate::failover::{ChainDisagreement, Pool};
 use crate::follow::{FollowSettings, Progress, Task, follow};
 use crate::node::NodeError;
 use crate::replay::{RecordError, Recorder, ReplayError, ReplayRange, ReplayReader, replay};
@@ -101,9 +101,9 @@ pub enum RunError {
     /// The record file could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// Every node refused a request.
+    /// The nodes serve different chains and neither `--chain` nor the ring says which one.
     #[error(transparent)]
-    Refused(#[from] FollowError),
+    Chain(#[from] ChainDisagreement),
     /// The node client could not be set up.
     #[error("node client: {0}")]
     Node(#[from] NodeError),
@@ -216,6 +216,10 @@ async fn publish_loop(
     shutdown: &Shutdown,
 ) -> Result<RunSummary, RunError> {
     let tuning = &config.tuning;
+    // A ring of another chain is refused before anything else.
+    if let Some(chain) = &config.chain {
+        sink.set_chain(chain)?;
+    }
     let resume = sink.last_committed_block();
     let link = resume.and(sink.last_committed_link());
     let mut stats = Stats {
@@ -247,6 +251,28 @@ async fn publish_loop(
     let source: Task<Result<(), RunError>> = match &config.source {
         Source::Nodes(urls) => {
             let pool = Arc::new(Pool::new(urls, config.request_timeout, tuning.clone())?);
+            let chain = match (config.chain, sink.chain()?) {
+                (Some(chain), _) | (None, Some(chain)) => chain,
+                (None, None) => {
+                    // Nodes may be down for a while: keep the ring's heartbeat going meanwhile.
+                    let discovery = pool.discover_chain();
+                    tokio::pin!(discovery);
+                    let mut beat = tokio::time::interval(tuning.heartbeat_interval);
+                    loop {
+                        tokio::select! {
+                            () = shutdown.wait() => {
+                                info!("stopping on request");
+                                return Ok(stats.summary(StopReason::Shutdown));
+                            }
+                            _ = beat.tick() => sink.heartbeat(),
+                            chain = &mut discovery => break chain?,
+                        }
+                    }
+                }
+            };
+            sink.set_chain(&chain)?;
+            pool.set_chain(chain);
+            info!(chain = chain.name(), id = %chain.id(), "following chain {chain}");
             let settings = FollowSettings {
                 mode: config.mode,
                 start_block: config.start_block,
@@ -261,9 +287,8 @@ async fn publish_loop(
             }
             let progress = Arc::clone(&progress);
             Task::spawn(async move {
-                follow(pool, settings, resume, link, tx, progress)
-                    .await
-                    .map_err(RunError::from)
+                follow(pool, settings, resume, link, tx, progress).await;
+                Ok(())
             })
         }
         Source::Replay { path, pace } => {

@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use consumer_sdk::Chain;
+
 use crate::block::DecodedBlock;
 
 /// Why a sink refused or failed to publish a block.
@@ -25,6 +27,18 @@ pub enum SinkError {
         block: u64,
         /// The last committed block.
         last: u64,
+    },
+    /// The sink holds another chain's blocks.
+    #[error(
+        "the ring carries chain {ring} (id {}), not {asked} (id {}); use another ring or --chain {ring}",
+        ring.id(),
+        asked.id()
+    )]
+    OtherChain {
+        /// The chain the sink records.
+        ring: Chain,
+        /// The chain offered.
+        asked: Chain,
     },
     /// The backing store failed (I/O, a full or corrupt ring, ...).
     #[error("sink failed: {0}")]
@@ -46,6 +60,16 @@ pub trait Sink {
     fn last_committed_link(&self) -> Option<(String, u32)> {
         None
     }
+    /// The chain the sink records, if any.
+    fn chain(&self) -> Result<Option<Chain>, SinkError> {
+        Ok(None)
+    }
+    /// Binds the sink to `chain` before the first block: records it when the sink records
+    /// none, and fails with [`SinkError::OtherChain`] when it records another one.
+    fn set_chain(&mut self, chain: &Chain) -> Result<(), SinkError> {
+        let _ = chain;
+        Ok(())
+    }
 }
 
 /// What a [`MemorySink`] holds, readable through [`MemorySinkHandle`].
@@ -61,6 +85,8 @@ pub struct MemoryState {
     pub ops: u64,
     /// Number of heartbeats received.
     pub heartbeats: u64,
+    /// The chain recorded by [`Sink::set_chain`].
+    pub chain: Option<Chain>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +229,24 @@ impl Sink for MemorySink {
         let last = state.blocks.back()?;
         (Some(last.number) == state.last_committed && !last.id.is_empty())
             .then(|| (last.id.clone(), last.timestamp))
+    }
+
+    fn chain(&self) -> Result<Option<Chain>, SinkError> {
+        Ok(lock(&self.shared).chain)
+    }
+
+    fn set_chain(&mut self, chain: &Chain) -> Result<(), SinkError> {
+        let mut outcome = Ok(());
+        self.update(|state| match state.chain {
+            Some(ring) if ring != *chain => {
+                outcome = Err(SinkError::OtherChain {
+                    ring,
+                    asked: *chain,
+                });
+            }
+            _ => state.chain = Some(*chain),
+        });
+        outcome
     }
 }
 

@@ -5,6 +5,8 @@
 //! id (a testnet, a private chain) is accepted with a name the operator gives it.
 
 use std::fmt;
+
+use crate::sync::Ordering;
 use std::str::FromStr;
 
 /// Why a chain id or chain name was refused.
@@ -243,6 +245,49 @@ impl FromStr for Chain {
                 .map_err(|_| ChainError::Unknown(s.into()))
         }
     }
+}
+
+/// Stores `chain` in a ring header's chain words ([`crate::layout::off::CHAIN_ID`] ..
+/// [`crate::layout::off::CHAIN_NAME`] + 16): the id and the second name word first, the first
+/// name word last, so a reader that sees a name sees all of it.
+#[cfg_attr(not(feature = "writer"), allow(dead_code))]
+#[cfg(feature = "writer")]
+pub(crate) fn store_in_header(words: crate::sync::WordsMut<'_>, chain: &Chain) {
+    let bytes = chain.to_bytes();
+    let word = |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let first = crate::layout::off::CHAIN_ID / 8;
+    let name0 = (crate::layout::off::CHAIN_NAME - crate::layout::off::CHAIN_ID) / 8;
+    for i in (0..bytes.len() / 8).filter(|&i| i != name0) {
+        // Relaxed: published by the Release store of the first name word below.
+        words.get(first + i).store(word(i), Ordering::Relaxed);
+    }
+    // SYNC POINT chain: Release pairs with the Acquire in `load_from_header`.
+    words
+        .get(first + name0)
+        .store(word(name0), Ordering::Release);
+}
+
+/// Reads the chain a ring header records: `Ok(None)` when none is recorded.
+pub(crate) fn load_from_header(words: crate::sync::Words<'_>) -> Result<Option<Chain>, ChainError> {
+    let first = crate::layout::off::CHAIN_ID / 8;
+    let name0 = (crate::layout::off::CHAIN_NAME - crate::layout::off::CHAIN_ID) / 8;
+    // SYNC POINT chain: Acquire pairs with the Release in `store_in_header`; a non-zero first
+    // name word means every other chain word is stored.
+    let head = words.get(first + name0).load(Ordering::Acquire);
+    if head == 0 {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; 32 + CHAIN_NAME_MAX];
+    for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
+        let value = if i == name0 {
+            head
+        } else {
+            // Relaxed: ordered after the Acquire load above.
+            words.get(first + i).load(Ordering::Relaxed)
+        };
+        chunk.copy_from_slice(&value.to_ne_bytes());
+    }
+    Chain::from_bytes(&bytes)
 }
 
 #[cfg(test)]

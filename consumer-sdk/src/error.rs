@@ -290,6 +290,21 @@ pub enum WriteError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The ring records another chain than the one the publisher follows.
+    #[error(
+        "the ring carries chain {ring} (id {}), not {asked} (id {}); use another ring",
+        ring.id(),
+        asked.id()
+    )]
+    OtherChain {
+        /// The chain the ring records.
+        ring: crate::Chain,
+        /// The chain the publisher asked for.
+        asked: crate::Chain,
+    },
+    /// The ring's chain record is not a valid chain.
+    #[error("the ring's chain record is invalid: {0}")]
+    ChainRecord(#[source] crate::ChainError),
 }
 
 #[cfg(feature = "writer")]

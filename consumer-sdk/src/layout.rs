@@ -86,6 +86,13 @@ pub mod off {
     /// Process id of the writer that last opened the ring (informational: liveness is judged by
     /// the writer's file lock, which survives neither its process nor pid reuse).
     pub const PID: usize = 72;
+    /// Chain id of the ring's chain: 32 raw bytes (all zero with [`CHAIN_NAME`] empty: no chain
+    /// recorded). Written when the ring is created, or once by the first writer that names its
+    /// chain on a ring created without one; never changed afterwards.
+    pub const CHAIN_ID: usize = 80;
+    /// Chain name: ASCII, NUL-padded to 16 bytes (`steem`, `hive`, ...). Its first word is
+    /// stored last, so a reader that sees it non-zero sees the whole chain.
+    pub const CHAIN_NAME: usize = 112;
     /// Last sign of life of the writer, nanoseconds on the host's `CLOCK_BOOTTIME` (never the
     /// wall clock, which jumps).
     pub const HEARTBEAT: usize = 128;
@@ -200,6 +207,7 @@ const _: () = assert!(HEADER_LEN % 64 == 0 && INDEX_OFFSET % 8 == 0);
 #[cfg(not(loom))]
 const _: () = assert!(HEADER_LEN % 4096 == 0);
 const _: () = assert!(off::INDEX_NEXT + 8 <= TOPICS_OFFSET);
+const _: () = assert!(off::CHAIN_NAME + crate::chain::CHAIN_NAME_MAX <= off::HEARTBEAT);
 
 /// Bytes a record with a payload of `len` bytes occupies.
 pub const fn record_len(len: usize) -> usize {

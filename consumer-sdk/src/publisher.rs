@@ -1,8 +1,9 @@
 //! The writing side (feature `writer`): one publisher per ring, enforced by a file lock.
 
+use crate::Chain;
 use crate::error::{Error, WriteError};
 use crate::file::{self, MappedMut};
-use crate::ring::{MemoryMut, OpMeta, RingMut, WriterCore};
+use crate::ring::{Memory, MemoryMut, OpMeta, RingMut, WriterCore};
 use std::path::Path;
 
 /// Identifies a registered topic within one ring (see [`Publisher::topic`]).
@@ -152,6 +153,29 @@ impl Publisher {
     /// [`Publisher::begin_block`]: a follower checks that the next block links to it.
     pub fn last_block_id(&self) -> Option<([u8; 20], u32)> {
         self.core.last_end()
+    }
+
+    /// The chain the ring records (`None`: created without one).
+    pub fn chain(&self) -> Result<Option<Chain>, WriteError> {
+        crate::chain::load_from_header(self.map.words()).map_err(WriteError::ChainRecord)
+    }
+
+    /// Binds the ring to `chain`: records it in the header if the ring records no chain yet
+    /// (call this right after creating a ring, before its first block), accepts it if the ring
+    /// records the same chain, and fails with [`WriteError::OtherChain`] otherwise, so a
+    /// publisher never mixes two chains' blocks in one ring.
+    pub fn set_chain(&mut self, chain: &Chain) -> Result<(), WriteError> {
+        match self.chain()? {
+            Some(ring) if ring == *chain => Ok(()),
+            Some(ring) => Err(WriteError::OtherChain {
+                ring,
+                asked: *chain,
+            }),
+            None => {
+                crate::chain::store_in_header(self.map.words_mut(), chain);
+                Ok(())
+            }
+        }
     }
 
     /// Id of topic `name` (e.g. `vote`), registered on first use. Names are 1 to 56 bytes of

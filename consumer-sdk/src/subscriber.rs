@@ -1,5 +1,6 @@
 //! The reading side: any number of subscribers per ring, each with its own cursor.
 
+use crate::chain::Chain;
 use crate::cursor::Cursor;
 use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
@@ -474,6 +475,14 @@ impl Subscriber {
     /// The ring file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The chain the ring carries, as its broadcaster recorded it (`None`: not recorded, or
+    /// not a valid chain record).
+    pub fn chain(&self) -> Option<Chain> {
+        crate::chain::load_from_header(self.map.words())
+            .ok()
+            .flatten()
     }
 
     /// The last block whose end this subscriber has passed.

@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions};
 use consumer_sdk::{Event, Start, Subscriber};
 use serde_json::Value;
+use test_support::fake_node::{Chain, FakeNode, FakeOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_broadcaster");
 

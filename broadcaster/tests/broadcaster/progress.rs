@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use broadcaster::IDLE_PROGRESS_EVERY;
 use broadcaster::config::{Mode, Pace, StartBlock, Tuning};
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions};
 use broadcaster::{Config, MemorySink, Shutdown, StopReason};
+use test_support::fake_node::{Chain, FakeNode, FakeOptions};
 
 /// Log lines captured from the thread running the broadcaster.
 #[derive(Clone, Default)]

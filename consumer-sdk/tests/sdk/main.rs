@@ -12,6 +12,7 @@
 //!
 //! Every ring lives in its own temporary directory.
 
+mod chain;
 mod corrupt;
 mod crash;
 mod files;

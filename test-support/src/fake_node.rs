@@ -15,8 +15,12 @@
 //!   the recorded Hive properties with `head_block_number`, `head_block_id`, `time` and
 //!   `last_irreversible_block_num` replaced to match the fake head.
 //! - `condenser_api.get_ops_in_block` and `account_history_api.get_ops_in_block`: the recorded
-//!   answer where one exists for that block number (as recorded, whatever `only_virtual` says),
-//!   an empty list otherwise.
+//!   answer where one exists for that block number (whatever `only_virtual` says), its ops in
+//!   the legacy encoding for `condenser_api` and the appbase one for `account_history_api`; an
+//!   empty list otherwise.
+//! - `database_api.get_version` and `condenser_api.get_version` (`chain_id`), and
+//!   `condenser_api.get_config` (`HIVE_CHAIN_ID`, or `STEEM_CHAIN_ID` for Steem's id): the
+//!   chain id of [`FakeOptions::chain_id`].
 //! - Anything else: the real "Could not find method" error.
 //!
 //! Blocks come from [`Chain`]: the recorded data set (the Steem `condenser_api.get_block`
@@ -47,13 +51,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use consumer_sdk::ChainId;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::block;
-use crate::json;
+use broadcaster::block;
 
 /// Why the fake node could not load its data or start.
 #[derive(Debug, thiserror::Error)]
@@ -174,12 +178,10 @@ impl Chain {
         steem_files.sort();
         for path in steem_files {
             let text = read(&path)?;
-            let result = json::with_doc::<_, json::JsonError>(text.as_bytes(), |root| {
-                Ok(root.get("result").map(|r| r.compact()))
-            })
-            .map_err(|e| data_error(&path, e))?
-            .ok_or_else(|| data_error(&path, "no result"))?;
-            let result = String::from_utf8(result).map_err(|e| data_error(&path, e))?;
+            let result = result_text(&text)
+                .map_err(|e| data_error(&path, e))?
+                .ok_or_else(|| data_error(&path, "no result"))?;
+            let result = compact(result);
             chain
                 .insert_block(&result, Symbols::Steem)
                 .map_err(|e| data_error(&path, e))?;
@@ -242,10 +244,10 @@ impl Chain {
         symbols: Symbols,
     ) -> Result<u64, block::DecodeError> {
         let decoded = block::decode_block(text.as_bytes())?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| json::JsonError::Invalid(e.to_string()))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| broadcaster::JsonError::Invalid(e.to_string()))?;
         // Only ASCII whitespace is dropped from valid UTF-8, so this is lossless.
-        let compact = String::from_utf8_lossy(&json::compact(text.as_bytes())).into_owned();
+        let compact = compact(text);
         let ops: Vec<&Value> = value["transactions"]
             .as_array()
             .into_iter()
@@ -317,6 +319,38 @@ impl Chain {
                 || json!({"jsonrpc": "2.0", "error": {"code": code, "message": "injected error"}}),
             )
     }
+}
+
+/// The exact text of the `result` member of a JSON-RPC response (`Ok(None)`: no `result`).
+fn result_text(response: &str) -> Result<Option<&str>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow)]
+        result: Option<&'a serde_json::value::RawValue>,
+    }
+    let parsed: Response<'_> = serde_json::from_str(response)?;
+    Ok(parsed.result.map(serde_json::value::RawValue::get))
+}
+
+/// `text` without the whitespace outside strings (JSON text in, JSON text out).
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Applies `convert` to every operation of a block value.
@@ -501,6 +535,9 @@ pub enum Fault {
     MethodNotFound,
     /// The requested block with a `previous` (and id) from another fork (block methods only).
     Fork,
+    /// This HTTP status (429 or 503) with `Retry-After: N` seconds (no header when 0) and a
+    /// short plain-text body, as a rate-limiting proxy sends it.
+    RateLimited(u16, u32),
 }
 
 impl Fault {
@@ -570,6 +607,12 @@ pub struct FakeOptions {
     pub hang_limit: Duration,
     /// How far behind a [`Fault::StaleHead`] answer is.
     pub stale_by: u64,
+    /// The chain id the node reports (`get_version`, `get_config`).
+    pub chain_id: ChainId,
+    /// Serve every block with a rewritten id and `previous` (the block number kept, the rest
+    /// replaced), linked among themselves: another chain (a testnet, a mirror) whose blocks
+    /// never link to the real ones.
+    pub foreign_ids: bool,
 }
 
 impl FakeOptions {
@@ -584,6 +627,8 @@ impl FakeOptions {
             seed: 1,
             hang_limit: Duration::from_secs(10),
             stale_by: 30,
+            chain_id: ChainId::HIVE,
+            foreign_ids: false,
         }
     }
 }
@@ -605,6 +650,7 @@ struct Control {
 /// What to do with one request.
 enum Answer {
     Json(String),
+    RateLimited(u16, u32),
     Html502,
     Reset,
     Hang,
@@ -836,6 +882,27 @@ async fn serve(mut stream: TcpStream, control: Arc<Control>, mut stop: watch::Re
                 }
                 control.mark_sent(logged);
             }
+            Answer::RateLimited(status, secs) => {
+                let reason = if status == 429 {
+                    "Too Many Requests"
+                } else {
+                    "Service Unavailable"
+                };
+                let body = format!("{status} {reason}: slow down\n");
+                let retry = if secs > 0 {
+                    format!("Retry-After: {secs}\r\n")
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} {reason}\r\n{retry}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                control.mark_sent(logged);
+            }
             Answer::Reset => {
                 let _ = stream.set_zero_linger();
                 return;
@@ -1035,6 +1102,7 @@ impl Control {
             Some(Fault::Hang) => Answer::Hang,
             Some(Fault::Reset) => Answer::Reset,
             Some(Fault::Html502) => Answer::Html502,
+            Some(Fault::RateLimited(status, secs)) => Answer::RateLimited(status, secs),
             Some(Fault::RpcError(code)) => {
                 Answer::Json(with_id(self.chain.error_body(code), &parsed.id))
             }
@@ -1092,7 +1160,7 @@ impl Control {
         let text_of = |b: &StoredBlock, appbase: bool| {
             let text = if appbase { &b.appbase } else { &b.legacy };
             let fork_here = twist == Some(Twist::Fork(b.number));
-            if fork_here {
+            if fork_here || self.options.foreign_ids {
                 forked(text)
             } else {
                 text.clone()
@@ -1116,7 +1184,7 @@ impl Control {
             }
             "block_api.get_block_range" => {
                 let count = parsed.count.unwrap_or(0);
-                if count > u64::from(crate::node::MAX_RANGE) {
+                if count > u64::from(broadcaster::node::MAX_RANGE) {
                     return with_id(self.chain.error_body(-32003), id);
                 }
                 let first = parsed.block.unwrap_or(0);
@@ -1158,12 +1226,53 @@ impl Control {
                     .and_then(|n| chain.ops.get(&n))
                     .cloned()
                     .unwrap_or_else(|| json!([]));
-                let result = if parsed.method.starts_with("condenser") {
+                // Each API answers in its own encoding, like a real node: condenser_api in the
+                // legacy one, account_history_api in the appbase one.
+                let symbols = if self.options.chain_id == ChainId::STEEM {
+                    Symbols::Steem
+                } else {
+                    Symbols::Hive
+                };
+                let legacy = parsed.method.starts_with("condenser");
+                let mut entries = entries;
+                if let Value::Array(list) = &mut entries {
+                    for entry in list {
+                        let op = &entry["op"];
+                        let converted = if legacy {
+                            op_to_legacy(op, symbols)
+                        } else {
+                            op_to_appbase(op)
+                        };
+                        entry["op"] = converted;
+                    }
+                }
+                let result = if legacy {
                     entries
                 } else {
                     json!({"ops": entries})
                 };
                 rpc_result(id, &result.to_string())
+            }
+            "database_api.get_version" | "condenser_api.get_version" => rpc_result(
+                id,
+                &json!({
+                    "blockchain_version": "1.27.0",
+                    "fc_revision": "0000000000000000000000000000000000000000",
+                    "chain_id": self.options.chain_id.to_string(),
+                })
+                .to_string(),
+            ),
+            "condenser_api.get_config" => {
+                let key = if self.options.chain_id == ChainId::STEEM {
+                    "STEEM_CHAIN_ID"
+                } else {
+                    "HIVE_CHAIN_ID"
+                };
+                rpc_result(
+                    id,
+                    &json!({ key: self.options.chain_id.to_string(), "STEEM_BLOCK_INTERVAL": 3 })
+                        .to_string(),
+                )
             }
             _ => self.method_not_found(parsed),
         }
@@ -1216,6 +1325,15 @@ fn block_time_text(secs: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_keeps_strings_whole() {
+        let text = "{ \"a\" : [1, 2],\n \"b\": \"x y \\\" z\" }";
+        assert_eq!(compact(text), r#"{"a":[1,2],"b":"x y \" z"}"#);
+        let response = r#"{"jsonrpc":"2.0", "result": {"k": [ 1 ]}, "id": 1}"#;
+        assert_eq!(result_text(response).unwrap(), Some(r#"{"k": [ 1 ]}"#));
+        assert_eq!(result_text(r#"{"id":1}"#).unwrap(), None);
+    }
 
     #[test]
     fn time_text_round_trips() {

@@ -1,6 +1,6 @@
 //! `fake-node`: serves recorded Steem/Hive blocks over JSON-RPC on 127.0.0.1, with optional
 //! fault injection, for trying the broadcaster and for benchmarks. See
-//! [`broadcaster::fake_node`].
+//! [`test_support::fake_node`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use broadcaster::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, Symbols};
 use clap::{Parser, ValueEnum};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use test_support::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, Symbols};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ChainKind {
@@ -58,6 +58,12 @@ struct Args {
     /// Seed of the fault generator
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The chain id the node reports: steem, hive or 64 hex digits
+    #[arg(long, value_name = "steem|hive|CHAIN_ID", default_value = "hive")]
+    chain_id: consumer_sdk::Chain,
+    /// Serve the blocks with other ids (linked among themselves): another chain's node
+    #[arg(long)]
+    foreign_ids: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +102,8 @@ fn main() -> anyhow::Result<()> {
     options.irreversible_lag = args.lib_lag;
     options.fault_rate = args.fault_rate;
     options.seed = args.seed;
+    options.chain_id = args.chain_id.id();
+    options.foreign_ids = args.foreign_ids;
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     let node = FakeNode::start(Arc::new(chain), options)?;
     let mut out = std::io::stdout();
