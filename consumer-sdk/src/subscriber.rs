@@ -1,9 +1,11 @@
 //! The reading side: any number of subscribers per ring, each with its own cursor.
 
+use crate::chain::{CHAIN_NAME_MAX, Chain};
 use crate::cursor::Cursor;
 use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
+use crate::ops::{self, OpView, Operation, Time, ViewError};
 use crate::ring::{self, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
 use crossbeam_utils::Backoff;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ pub struct Op {
     header: RecordHeader,
     index_in_block: u32,
     payload: Vec<u8>,
+    chain: Option<Chain>,
 }
 
 impl Op {
@@ -61,6 +64,14 @@ impl Op {
     /// Block timestamp, seconds since the Unix epoch (UTC).
     pub fn timestamp(&self) -> u32 {
         self.header.timestamp
+    }
+    /// Block timestamp (`Display`s as RFC 3339; converts to `SystemTime`).
+    pub fn time(&self) -> Time {
+        Time::from_unix(self.header.timestamp.into())
+    }
+    /// The chain of the ring this op was read from, if the ring records one.
+    pub fn chain(&self) -> Option<Chain> {
+        self.chain
     }
     /// Index of the transaction within the block.
     pub fn trx_index(&self) -> u32 {
@@ -103,9 +114,29 @@ impl Op {
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
-    /// Decode the body, borrowing from this op where the type allows (see [`crate::ops`]).
+    /// Decode the body into any type, borrowing from this op where the type allows (see
+    /// [`crate::ops`]); assets inside are spelled in the ring's chain.
     pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.payload)
+        ops::with_chain(self.chain, || serde_json::from_slice(&self.payload))
+    }
+    /// Decode the body into the view `V`, after checking that this op is of `V`'s type: a
+    /// vote read as a [`ops::Transfer`] is a [`ViewError::Topic`] naming both topics.
+    pub fn view<'a, V: OpView<'a>>(&'a self) -> Result<V, ViewError> {
+        if *self.topic != *V::TOPIC {
+            return Err(ViewError::Topic {
+                expected: V::TOPIC,
+                found: self.topic().into(),
+            });
+        }
+        self.decode().map_err(|source| ViewError::Json {
+            topic: V::TOPIC.into(),
+            source,
+        })
+    }
+    /// Decode the body with the view of its topic: an [`Operation`] to `match` on, holding
+    /// the raw JSON for op types without a view.
+    pub fn operation(&self) -> Result<Operation<'_>, ViewError> {
+        ops::with_chain(self.chain, || Operation::decode(&self.topic, &self.payload))
     }
     /// The position to save so a restarted bot resumes after this op.
     pub fn cursor(&self) -> Cursor {
@@ -235,6 +266,7 @@ impl Builder {
             }
         };
         let epoch = Ring::new(self.map.words(), self.map.capacity).epoch();
+        let chain = chain_of(&self.map);
         Ok(Subscriber {
             path: self.path,
             map: self.map,
@@ -251,6 +283,7 @@ impl Builder {
             last_op: None,
             epoch,
             last_file_check: Instant::now(),
+            chain,
         })
     }
 
@@ -303,6 +336,17 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
     }
 }
 
+/// The chain recorded in the ring's static header (bytes 80..128, [`Chain::to_bytes`] form);
+/// `None` when none is recorded or the bytes are not a valid chain.
+fn chain_of(map: &Mapped) -> Option<Chain> {
+    let mut bytes = [0u8; 32 + CHAIN_NAME_MAX];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip(&map.words()[80 / 8..]) {
+        // Relaxed: the static header is written before the file appears under its name.
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
+    Chain::from_bytes(&bytes).ok().flatten()
+}
+
 /// Attempts at positioning a new subscriber while the writer overwrites the position found.
 const START_ATTEMPTS: usize = 8;
 /// How often an idle subscriber checks whether the ring file was replaced.
@@ -329,6 +373,8 @@ pub struct Subscriber {
     last_op: Option<Cursor>,
     epoch: u64,
     last_file_check: Instant,
+    /// The chain the ring records, given to every op.
+    chain: Option<Chain>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -359,6 +405,11 @@ impl Subscriber {
     /// The ring file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The chain the ring carries, from its header; `None` if the ring records none.
+    pub fn chain(&self) -> Option<Chain> {
+        chain_of(&self.map)
     }
 
     /// The last block whose end this subscriber has passed.
@@ -480,6 +531,7 @@ impl Subscriber {
                         header,
                         index_in_block,
                         payload: std::mem::take(&mut self.buf),
+                        chain: self.chain,
                     };
                     self.last_op = Some(op.cursor());
                     return Ok(Some(Event::Op(op)));
@@ -628,6 +680,7 @@ impl Subscriber {
         self.core = core;
         self.map = map;
         self.topic_cache.clear();
+        self.chain = chain_of(&self.map);
         self.skip = skip.or(self.skip);
         self.pending = pending;
         Ok(true)
