@@ -224,8 +224,10 @@ impl std::fmt::Debug for Mapped {
 }
 
 impl Builder {
-    /// Receive only ops of these topics (`vote`, `comment`, ...). Filtering reads record
-    /// headers only; payloads of other topics are never copied. Default: every topic.
+    /// Receive only ops of these topics (`vote`, `comment`, ...; a view's [`OpView::TOPIC`]).
+    /// Filtering reads record headers only; payloads of other topics are never copied.
+    /// Default: every topic. A name no chain knows is kept (a private chain may have it), and
+    /// listed by [`Subscriber::unknown_topics`].
     pub fn topics<I, S>(mut self, topics: I) -> Builder
     where
         I: IntoIterator<Item = S>,
@@ -405,6 +407,17 @@ impl Subscriber {
     /// The ring file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Topics of the filter that no op type of either chain has ([`ops::is_known_topic`]):
+    /// most likely typos (`"coment"`), which never match anything.
+    pub fn unknown_topics(&self) -> Vec<&str> {
+        self.topics
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| !ops::is_known_topic(t))
+            .collect()
     }
 
     /// The chain the ring carries, from its header; `None` if the ring records none.

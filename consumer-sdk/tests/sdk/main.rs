@@ -11,6 +11,7 @@
 mod corrupt;
 mod processes;
 mod props;
+mod typed;
 
 use consumer_sdk::{CreateOptions, Publisher};
 use std::alloc::{GlobalAlloc, Layout, System};
