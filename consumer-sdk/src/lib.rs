@@ -112,7 +112,12 @@ mod ring;
 mod sync;
 
 #[cfg(not(loom))]
+mod bot;
+#[cfg(not(loom))]
 mod cursor;
+#[cfg(all(not(loom), feature = "writer"))]
+#[doc(hidden)]
+pub mod doc_support;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
@@ -122,6 +127,8 @@ mod publisher;
 #[cfg(not(loom))]
 mod subscriber;
 
+#[cfg(not(loom))]
+pub use bot::{Bot, BotBuilder, BotError, Notice, Step};
 pub use chain::{CHAIN_NAME_MAX, Chain, ChainError, ChainId};
 #[cfg(not(loom))]
 pub use cursor::{Cursor, CursorFile};

@@ -8,6 +8,7 @@
 //!
 //! Every ring lives in its own temporary directory.
 
+mod bot;
 mod corrupt;
 mod processes;
 mod props;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const ROLE: &str = "SDK_TEST_CHILD_ROLE";
 
 /// Ops in block `b`: zero to four, so some blocks are empty.
-fn ops_in(b: u64) -> u64 {
+pub(crate) fn ops_in(b: u64) -> u64 {
     (b * 7) % 5
 }
 
@@ -29,7 +29,7 @@ fn expected(from: u64, to: u64) -> Vec<String> {
         .collect()
 }
 
-fn publish(p: &mut Publisher, b: u64) {
+pub(crate) fn publish(p: &mut Publisher, b: u64) {
     let t = p
         .topic(if b % 2 == 0 { "vote" } else { "comment" })
         .unwrap();
@@ -110,11 +110,12 @@ fn child_role() {
             }
             out.flush().unwrap();
         }
+        "bot" => crate::bot::bot_role(&ring),
         other => panic!("unknown role {other}"),
     }
 }
 
-fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
+pub(crate) fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -134,7 +135,7 @@ fn child(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
 }
 
 /// Wait for `child` to exit successfully within `limit`; kill it and fail otherwise.
-fn finish(mut c: Child, limit: Duration, what: &str) {
+pub(crate) fn finish(mut c: Child, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = c.try_wait().unwrap() {
@@ -176,7 +177,7 @@ impl Reader {
     }
 }
 
-fn wait_for_file(path: &Path, limit: Duration) {
+pub(crate) fn wait_for_file(path: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !path.exists() {
         assert!(
@@ -188,7 +189,7 @@ fn wait_for_file(path: &Path, limit: Duration) {
     }
 }
 
-fn signal(c: &Child, sig: libc::c_int) {
+pub(crate) fn signal(c: &Child, sig: libc::c_int) {
     // SAFETY: sending a signal to our own child process.
     let rc = unsafe { libc::kill(c.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0);
