@@ -124,6 +124,8 @@ mod error;
 mod file;
 #[cfg(all(not(loom), feature = "writer"))]
 mod publisher;
+#[cfg(all(not(loom), feature = "tokio"))]
+mod stream;
 #[cfg(not(loom))]
 mod subscriber;
 
@@ -141,5 +143,7 @@ pub use file::{SHM_DIR, resolve};
 #[cfg(all(not(loom), feature = "writer"))]
 pub use publisher::{CreateOptions, Publisher, TopicId};
 pub use ring::OpMeta;
+#[cfg(all(not(loom), feature = "tokio"))]
+pub use stream::OpStream;
 #[cfg(not(loom))]
 pub use subscriber::{BlockEnd, Builder, Event, Iter, Op, ProducerStatus, Start, Subscriber, Wait};

@@ -12,6 +12,8 @@ mod bot;
 mod corrupt;
 mod processes;
 mod props;
+#[cfg(feature = "tokio")]
+mod stream;
 mod typed;
 
 use consumer_sdk::{CreateOptions, Publisher};
