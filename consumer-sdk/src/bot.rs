@@ -1,53 +1,4 @@
-//! The loop every bot needs around a [`Subscriber`]: waiting for the ring, stopping on signals,
-//! saving the cursor, reporting what went wrong, knowing when the backlog is read.
-//!
-//! # Semantics
-//!
-//! * **Waiting for the ring.** The broadcaster may start after the bot: [`BotBuilder::open`]
-//!   waits for the ring file to appear (reporting [`Notice::WaitingForRing`] once). A
-//!   `Start::Block(n)` the ring has not reached yet is waited for too.
-//! * **Stopping.** SIGINT and SIGTERM raise the bot's stop flag (unless
-//!   [`BotBuilder::handle_signals`] says otherwise); receiving then ends within a fraction of a
-//!   second, the cursor is saved, and [`Bot::run`] returns `Ok`. A second signal while
-//!   stopping ends the process at once (exit status 1).
-//! * **Cursor: at least once.** With a [cursor file](BotBuilder::cursor_file), the bot resumes
-//!   just after the saved cursor, and saves it after each op is handled: when the handler of
-//!   [`Bot::run`] returns `Ok`, or when [`Bot::recv_op`] is called for the next op. A bot killed
-//!   between handling an op and saving its cursor handles that op again after a restart; no op
-//!   is ever skipped. Ops other topics filtered out move the cursor at block ends (saved at
-//!   least once a second), so a restart does not walk through them again.
-//! * **Reports, once each.** A lapped reader ([`Notice::Lagged`], with the exact counts lost),
-//!   a replaced ring that lacks blocks ([`Notice::Gap`]), a broadcaster that went silent or died
-//!   ([`Notice::ProducerDown`], once per outage) and its return ([`Notice::ProducerBack`]) are
-//!   given to the notice handler (default: a line on stderr) and reading goes on.
-//! * **Caught up.** [`Notice::CaughtUp`] comes when the bot has read every block committed to
-//!   the ring: once after the backlog it started with, and again after each lag, gap or
-//!   broadcaster outage. [`Bot::is_caught_up`] says whether that is so right now.
-//!
-//! ```
-//! # #[cfg(feature = "writer")] {
-//! # let dir = tempfile::tempdir()?;
-//! # let ring = dir.path().join("steem.ring");
-//! # let ring = ring.to_str().unwrap();
-//! # consumer_sdk::doc_support::demo_ring(ring)?;
-//! use consumer_sdk::{Bot, Start, ops::{OpView, Vote}};
-//!
-//! let mut bot = Bot::builder(ring)
-//!     .topics([Vote::TOPIC])
-//!     .start(Start::Earliest)
-//!     .cursor_file(dir.path().join("upvoter.cursor"))
-//!     .until_block(3)
-//!     .open()?;
-//! let mut votes = 0;
-//! bot.run(|op| -> Result<(), consumer_sdk::ops::ViewError> {
-//!     let vote: Vote = op.view()?;
-//!     votes += usize::from(vote.weight > 0);
-//!     Ok(())
-//! })?;
-//! assert_eq!(votes, 3);
-//! # }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The bot loop: [`Bot`].
 
 use crate::cursor::{Cursor, CursorFile};
 use crate::error::{Error, RecvError};
@@ -246,7 +197,7 @@ impl fmt::Debug for BotBuilder {
 }
 
 impl BotBuilder {
-    /// Receive only ops of these topics (see [`crate::Builder::topics`]). Default: every topic.
+    /// Receive only ops of these topics (see [`Builder::topics`](crate::Builder::topics)). Default: every topic.
     pub fn topics<I, S>(mut self, topics: I) -> BotBuilder
     where
         I: IntoIterator<Item = S>,
@@ -364,7 +315,56 @@ fn program_name() -> String {
         .unwrap_or_else(|| "bot".into())
 }
 
-/// A [`Subscriber`] with the loop around it: see the [module docs](self).
+/// A [`Subscriber`] with the loop every bot needs around it.
+///
+///
+/// # Semantics
+///
+/// * **Waiting for the ring.** The broadcaster may start after the bot: [`BotBuilder::open`]
+///   waits for the ring file to appear (reporting [`Notice::WaitingForRing`] once). A
+///   `Start::Block(n)` the ring has not reached yet is waited for too.
+/// * **Stopping.** SIGINT and SIGTERM raise the bot's stop flag (unless
+///   [`BotBuilder::handle_signals`] says otherwise); receiving then ends within a fraction of a
+///   second, the cursor is saved, and [`Bot::run`] returns `Ok`. A second signal while
+///   stopping ends the process at once (exit status 1).
+/// * **Cursor: at least once.** With a [cursor file](BotBuilder::cursor_file), the bot resumes
+///   just after the saved cursor, and saves it after each op is handled: when the handler of
+///   [`Bot::run`] returns `Ok`, or when [`Bot::recv_op`] is called for the next op. A bot killed
+///   between handling an op and saving its cursor handles that op again after a restart; no op
+///   is ever skipped. Ops other topics filtered out move the cursor at block ends (saved at
+///   least once a second), so a restart does not walk through them again.
+/// * **Reports, once each.** A lapped reader ([`Notice::Lagged`], with the exact counts lost),
+///   a replaced ring that lacks blocks ([`Notice::Gap`]), a broadcaster that went silent or died
+///   ([`Notice::ProducerDown`], once per outage) and its return ([`Notice::ProducerBack`]) are
+///   given to the notice handler (default: a line on stderr) and reading goes on.
+/// * **Caught up.** [`Notice::CaughtUp`] comes when the bot has read every block committed to
+///   the ring: once after the backlog it started with, and again after each lag, gap or
+///   broadcaster outage. [`Bot::is_caught_up`] says whether that is so right now.
+///
+/// ```
+/// # #[cfg(feature = "writer")] {
+/// # let dir = tempfile::tempdir()?;
+/// # let ring = dir.path().join("steem.ring");
+/// # let ring = ring.to_str().unwrap();
+/// # consumer_sdk::doc_support::demo_ring(ring)?;
+/// use consumer_sdk::{Bot, Start, ops::{OpView, Vote}};
+///
+/// let mut bot = Bot::builder(ring)
+///     .topics([Vote::TOPIC])
+///     .start(Start::Earliest)
+///     .cursor_file(dir.path().join("upvoter.cursor"))
+///     .until_block(3)
+///     .open()?;
+/// let mut votes = 0;
+/// bot.run(|op| -> Result<(), consumer_sdk::ops::ViewError> {
+///     let vote: Vote = op.view()?;
+///     votes += usize::from(vote.weight > 0);
+///     Ok(())
+/// })?;
+/// assert_eq!(votes, 3);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Bot {
     /// `None` only while waiting for the ring was stopped.
     sub: Option<Subscriber>,

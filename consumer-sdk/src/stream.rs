@@ -22,6 +22,12 @@ const CLOSE_CHECK: Duration = Duration::from_millis(100);
 
 /// Ops of a [`Subscriber`] as a [`Stream`]; from [`Subscriber::into_stream`].
 ///
+/// Reading a ring means waiting on a futex, which would block a runtime worker. So a stream
+/// owns a small thread of its own that waits for the writer and hands ops over through a
+/// bounded channel (1024 ops): awaiting the stream parks only the task, never a worker thread,
+/// on any runtime (multi-thread or current-thread). Dropping the stream ends the thread within
+/// a fraction of a second.
+///
 /// Items are like [`crate::Iter`]'s: `Ok(op)`, or `Err` for a lag or gap report (the stream
 /// goes on after it) or a corrupt ring (the stream ends after it). The stream ends when the
 /// subscriber's stop flag is raised.
