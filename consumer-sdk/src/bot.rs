@@ -4,7 +4,7 @@ use crate::cursor::{Cursor, CursorFile};
 use crate::error::{Error, RecvError};
 use crate::subscriber::{BlockEnd, Event, Op, ProducerStatus, Start, Subscriber};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -173,7 +173,7 @@ type NoticeFn = Box<dyn FnMut(&Notice) + Send>;
 
 /// Configures a [`Bot`]; from [`Bot::builder`].
 pub struct BotBuilder {
-    ring: String,
+    ring: PathBuf,
     topics: Option<Vec<String>>,
     start: Start,
     cursor_file: Option<PathBuf>,
@@ -383,7 +383,7 @@ pub struct Bot {
     producer_down: bool,
     caught_up: bool,
     on_notice: NoticeFn,
-    ring: String,
+    ring: PathBuf,
     topics: Option<Vec<String>>,
     stale_after: Duration,
 }
@@ -399,12 +399,12 @@ impl fmt::Debug for Bot {
 }
 
 impl Bot {
-    /// A bot reading the ring `ring`: a name under `/dev/shm` or a path (see
-    /// [`Subscriber::open`]).
-    pub fn builder(ring: impl Into<String>) -> BotBuilder {
+    /// A bot reading the ring `ring`: a name under `/dev/shm` or a path, as
+    /// [`Subscriber::open`] takes it.
+    pub fn builder(ring: impl AsRef<Path>) -> BotBuilder {
         let name = program_name();
         BotBuilder {
-            ring: ring.into(),
+            ring: ring.as_ref().to_path_buf(),
             topics: None,
             start: Start::Latest,
             cursor_file: None,
@@ -536,7 +536,7 @@ impl Bot {
         }
     }
 
-    /// The next op, waiting as long as it takes; `Ok(None)` once the bot is stopped or done
+    /// The next op, waiting as long as it takes (like [`Subscriber::recv_op`]); `Ok(None)` once the bot is stopped or done
     /// (the position then saved). The op returned last counts as handled from this call on.
     pub fn recv_op(&mut self) -> Result<Option<Op>, BotError> {
         loop {

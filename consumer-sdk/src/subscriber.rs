@@ -338,6 +338,15 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
     }
 }
 
+/// Where the ring `ring` lives: [`file::resolve`] of it as text.
+pub(crate) fn resolve_ring(ring: &Path) -> Result<PathBuf, Error> {
+    let name = ring.to_str().ok_or_else(|| Error::InvalidName {
+        name: ring.to_string_lossy().into_owned(),
+        reason: "not UTF-8",
+    })?;
+    file::resolve(name)
+}
+
 /// The chain recorded in the ring's static header (bytes 80..128, [`Chain::to_bytes`] form);
 /// `None` when none is recorded or the bytes are not a valid chain.
 fn chain_of(map: &Mapped) -> Option<Chain> {
@@ -357,6 +366,10 @@ const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 
 /// Reads one ring with its own cursor. See the crate docs for the semantics.
+///
+/// Receiving methods follow one scheme: `recv*` return [`Event`]s (ops and block ends),
+/// `recv_op*` ops only; `try_*` never wait, `*_timeout` wait at most the time given, the rest
+/// as long as it takes (until the [stop flag](Builder::stop_flag)).
 pub struct Subscriber {
     path: PathBuf,
     map: Mapped,
@@ -390,9 +403,11 @@ impl std::fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// Open a ring by name (under `/dev/shm`) or path, read-only.
-    pub fn open(ring: &str) -> Result<Builder, Error> {
-        let path = file::resolve(ring)?;
+    /// Open a ring, read-only: by name (`"steem"`, a file under `/dev/shm`) or by path
+    /// (anything with a `/`, e.g. `"./test.ring"` or a `PathBuf`), the same way as
+    /// [`crate::Publisher`] and [`crate::Bot`] take it.
+    pub fn open(ring: impl AsRef<Path>) -> Result<Builder, Error> {
+        let path = resolve_ring(ring.as_ref())?;
         let map = file::open_read(&path)?;
         Ok(Builder {
             path,
@@ -554,7 +569,7 @@ impl Subscriber {
     }
 
     /// Receive the next op without blocking, passing over block ends.
-    pub fn try_next(&mut self) -> Result<Option<Op>, RecvError> {
+    pub fn try_recv_op(&mut self) -> Result<Option<Op>, RecvError> {
         loop {
             match self.try_recv()? {
                 Some(Event::Op(op)) => return Ok(Some(op)),
@@ -611,7 +626,7 @@ impl Subscriber {
     }
 
     /// Receive the next op, waiting as configured and passing over block ends.
-    pub fn next_op(&mut self) -> Result<Op, RecvError> {
+    pub fn recv_op(&mut self) -> Result<Op, RecvError> {
         loop {
             if let Event::Op(op) = self.recv()? {
                 return Ok(op);
@@ -710,7 +725,7 @@ impl Iterator for Iter<'_> {
     type Item = Result<Op, RecvError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.sub.next_op() {
+        match self.sub.recv_op() {
             Err(RecvError::Stopped) => None,
             other => Some(other),
         }
