@@ -87,7 +87,7 @@ impl fmt::Display for Notice {
                 lost_matching,
             } => write!(
                 f,
-                "lagged behind the broadcaster: {lost} records lost ({lost_matching} of the \
+                "lagged behind the writer: {lost} records lost ({lost_matching} of the \
                  subscribed topics); reading on from the oldest block in the ring"
             ),
             Notice::Gap {
