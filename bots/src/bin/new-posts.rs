@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
 use consumer_sdk::ops::Comment;
 use std::collections::{HashSet, VecDeque};
@@ -70,16 +70,11 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let mut checkpoint = Checkpoint::new(config.cursor);
-    let start = config.from.or_after(checkpoint.load()?);
     let topics = ["comment".to_string()];
-    let Some(mut feed) = Feed::open(&config.ring, &topics, start, stop)? else {
-        return Ok(());
-    };
+    let mut bot = bots::open_bot(&config.ring, &topics, config.from, config.cursor, None)?;
     let mut out = Out::new();
     let mut printed = Recent::new(50_000);
-    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
+    bot.run(|op| -> anyhow::Result<()> {
         let post = match op.decode::<Comment<'_>>() {
             Ok(c) => c,
             Err(e) => {
@@ -88,19 +83,20 @@ fn run(config: Config) -> anyhow::Result<()> {
                     op.block(),
                     op.index_in_block()
                 );
-                return Ok(Handled::Passed);
+                return Ok(());
             }
         };
         if !post.is_post() || !printed.insert(format!("{}/{}", post.author, post.permlink)) {
-            return Ok(Handled::Passed);
+            return Ok(());
         }
         out.print(format_args!(
             "{}/@{}/{}",
             config.base_url, post.author, post.permlink
         ))
         .context("writing to stdout")?;
-        Ok(Handled::Printed)
-    })
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The last `capacity` distinct keys inserted.

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
 use consumer_sdk::Op;
 use consumer_sdk::ops::{Asset, Transfer, TransferToVesting};
@@ -58,21 +58,13 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let mut checkpoint = Checkpoint::new(config.cursor);
-    let start = config.from.or_after(checkpoint.load()?);
     let topics = ["transfer".to_string(), "transfer_to_vesting".to_string()];
-    let Some(mut feed) = Feed::open(&config.ring, &topics, start, stop)? else {
-        return Ok(());
-    };
+    let mut bot = bots::open_bot(&config.ring, &topics, config.from, config.cursor, None)?;
     let mut out = Out::new();
-    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
-        Ok(match alert(op, &config.accounts) {
-            Ok(Some(line)) => {
-                out.line(line.as_bytes()).context("writing to stdout")?;
-                Handled::Printed
-            }
-            Ok(None) => Handled::Passed,
+    bot.run(|op| -> anyhow::Result<()> {
+        match alert(op, &config.accounts) {
+            Ok(Some(line)) => out.line(line.as_bytes()).context("writing to stdout")?,
+            Ok(None) => {}
             Err(e) => {
                 note!(
                     "block {} op {}: bad {} body ({e}); skipped",
@@ -80,10 +72,11 @@ fn run(config: Config) -> anyhow::Result<()> {
                     op.index_in_block(),
                     op.topic()
                 );
-                Handled::Passed
             }
-        })
-    })
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The alert for `op`, if it moves funds from or to one of `accounts`.
