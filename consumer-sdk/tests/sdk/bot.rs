@@ -272,3 +272,24 @@ fn sigterm_stops_a_bot_cleanly_with_its_cursor_saved() {
     let (b, i) = *all_ops(1, 6).last().unwrap();
     assert_eq!((saved.block, saved.index_in_block), (b, i));
 }
+
+#[test]
+fn a_topic_no_chain_has_is_reported() {
+    let (ring, mut p) = TempRing::create(1 << 16);
+    publish(&mut p, 1);
+    let notices = Notices::default();
+    let bot = Bot::builder(ring.path())
+        .topics(["vote", "coment"])
+        .handle_signals(false)
+        .on_notice(notices.handler())
+        .open()
+        .unwrap();
+    assert_eq!(
+        notices.all(),
+        [Notice::UnknownTopic {
+            topic: "coment".into()
+        }]
+    );
+    assert!(notices.all()[0].to_string().contains("\"coment\""));
+    assert_eq!(bot.subscriber().unwrap().unknown_topics(), ["coment"]);
+}
