@@ -405,7 +405,7 @@ impl std::fmt::Debug for Subscriber {
 impl Subscriber {
     /// Open a ring, read-only: by name (`"steem"`, a file under `/dev/shm`) or by path
     /// (anything with a `/`, e.g. `"./test.ring"` or a `PathBuf`), the same way as
-    /// [`crate::Publisher`] and [`crate::Bot`] take it.
+    /// `Publisher` and [`crate::Bot`] take it.
     pub fn open(ring: impl AsRef<Path>) -> Result<Builder, Error> {
         let path = resolve_ring(ring.as_ref())?;
         let map = file::open_read(&path)?;
