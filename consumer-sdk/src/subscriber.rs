@@ -162,6 +162,13 @@ pub struct BlockEnd {
     pub op_count: u64,
 }
 
+impl BlockEnd {
+    /// The block timestamp (`Display`s as RFC 3339; converts to `SystemTime`).
+    pub fn time(&self) -> Time {
+        Time::from_unix(self.timestamp.into())
+    }
+}
+
 /// What a receive returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

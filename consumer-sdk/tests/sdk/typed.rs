@@ -132,6 +132,10 @@ fn views_check_the_topic_and_operation_dispatches() {
         ]
     );
     assert_eq!(ops[0].time().to_string(), "2022-12-15T13:46:54Z");
+    assert_eq!(
+        std::time::SystemTime::from(ops[0].time()),
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_671_112_014)
+    );
 }
 
 #[test]
