@@ -632,6 +632,9 @@ fn any_symbol() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
+    // Failures are reported, never written into the source tree.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
     #[test]
     fn display_then_parse_is_identity(amount: i64, precision in 0..=Asset::MAX_PRECISION, symbol in any_symbol()) {
         let a = Asset { amount, precision, symbol: symbol.parse().unwrap() };

@@ -224,6 +224,9 @@ mod tests {
     }
 
     proptest! {
+        // Failures are reported, never written into the source tree.
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
         #[test]
         fn display_then_parse_is_identity(secs in -62_135_596_800i64..253_402_300_800) {
             let t = Time::from_unix(secs);
