@@ -331,7 +331,7 @@ fn program_name() -> String {
 ///   just after the saved cursor, and saves it after each op is handled: when the handler of
 ///   [`Bot::run`] returns `Ok`, or when [`Bot::recv_op`] is called for the next op. A bot killed
 ///   between handling an op and saving its cursor handles that op again after a restart; no op
-///   is ever skipped. Ops other topics filtered out move the cursor at block ends (saved at
+///   is ever skipped. Ops the topic filter dropped move the cursor at block ends (saved at
 ///   least once a second), so a restart does not walk through them again.
 /// * **Reports, once each.** A lapped reader ([`Notice::Lagged`], with the exact counts lost),
 ///   a replaced ring that lacks blocks ([`Notice::Gap`]), a broadcaster that went silent or died
