@@ -104,9 +104,9 @@ impl Error {
     }
 }
 
-/// The subject prefix when none is given: the chain the ring carries. Every ring made by this
-/// workspace's broadcaster carries Steem or Hive ops and is named after its chain by convention;
-/// the ring header does not say which (yet), so this is `steem` for every ring.
-pub fn default_prefix(_ring: &Subscriber) -> String {
-    "steem".to_string()
+/// The subject prefix when none is given: the name of the chain the ring records (`steem`,
+/// `hive`, ...), or `steem` for a ring that records none (one written by an older broadcaster).
+pub fn default_prefix(ring: &Subscriber) -> String {
+    ring.chain()
+        .map_or_else(|| "steem".to_string(), |c| c.name().to_string())
 }

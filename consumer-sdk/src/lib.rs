@@ -1,47 +1,114 @@
 //! Read the stream of Steem/Hive operations that the broadcaster publishes into a shared-memory
 //! ring, and (with the `writer` feature) publish into one.
 //!
-//! # Semantics
+//! One broadcaster process follows the chain and writes every operation into a ring file
+//! (`/dev/shm/steem`, `/dev/shm/hive`, ...); any number of bot processes read it, each at its
+//! own pace. A bot never talks to an API node: it cannot be slowed, crashed or fed garbage by
+//! one, and a slow or dead bot holds nobody up.
 //!
-//! One broadcaster process writes; any number of bot processes read, each with its own cursor.
-//! The writer never waits for a reader: a reader that falls more than a ring's worth behind is
-//! *lapped*. It then gets [`RecvError::Lagged`] with the exact number of records it lost (all
-//! topics, and those of its own topics), and continues with the oldest whole block still in the
-//! ring. Readers see whole blocks or nothing: every record of a block becomes visible at once,
-//! followed by an [`Event::BlockEnd`]. Blocks are published in strictly increasing order, each
-//! once; when the broadcaster dies mid-block, the partial block is never seen, and the next
-//! broadcaster resumes after the last committed block. Readers keep going across such restarts
-//! (same file, new [epoch](Subscriber::epoch)) and across a replaced ring file (they continue
-//! after the last block they finished, or report [`RecvError::Gap`]). A ring filled from a copy
-//! of another ring (`nats-to-ring` does that) may carry a *gap notice* where its source lost
-//! blocks: readers get [`RecvError::UpstreamGap`] with the lost block range and op count just
-//! before the first block after the gap, and keep going.
+//! # A bot in a few lines
+//!
+//! [`Bot`] is the loop every bot needs: it waits for the ring to appear, stops cleanly on
+//! SIGINT/SIGTERM, saves its cursor after each op it handled, reports lag, gaps and a dead
+//! broadcaster once each (on stderr, or to a handler of yours) and says when it has caught up.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let ring = dir.path().join("hive.ring");
+//! # let ring = ring.to_str().unwrap();
+//! # consumer_sdk::doc_support::demo_ring(ring)?;
+//! # let cursor = dir.path().join("new-posts.cursor");
+//! use consumer_sdk::{Bot, Start, ops::{Comment, OpView}};
+//!
+//! let mut bot = Bot::builder(ring)            // a name under /dev/shm, or a path
+//!     .topics([Comment::TOPIC])               // filtered on record headers: other ops cost nothing
+//!     .start(Start::Earliest)                 // when there is no saved cursor
+//!     .cursor_file(cursor)                    // resume here after a restart
+//! #   .until_block(3)
+//!     .open()?;
+//! bot.run(|op| {
+//!     let post: Comment = op.view()?;         // fails (naming both types) on another op type
+//!     if post.is_post() {
+//!         println!("{} https://hive.blog/@{}/{}", op.time(), post.author, post.permlink);
+//!     }
+//!     Ok::<_, consumer_sdk::ops::ViewError>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The `examples/` folder has whole bots: an upvoter, transfer totals per asset, a
+//! `custom_json` follower parsing its JSON, a dispatcher over many op types, and an async bot
+//! making an HTTP call per op. Run one with `cargo run -p consumer-sdk --example NAME -- ARGS`.
+//!
+//! # Ops
+//!
+//! Every op carries its topic (the op type without `_operation`: `vote`, `comment`,
+//! `custom_json`, ...), its block number and time, its transaction and its position, and its
+//! body: the JSON the node sent. [`ops`] has a typed, borrowing view of every op type in today's
+//! traffic of both chains, an [`ops::Operation`] enum to `match` on several types, and
+//! [`ops::Asset`] amounts that add, compare and total. Assets are spelled in the ring's chain
+//! ([`Subscriber::chain`]): a Hive ring says `HIVE` and `HBD`, even for a body that came in NAI
+//! form, and `HIVE` never equals `STEEM`.
+//!
+//! # Where reading starts
+//!
+//! * [`Start::Latest`]: only blocks committed from now on. For bots that react to what happens.
+//! * [`Start::Earliest`]: the oldest whole block still in the ring. The ring holds a bounded
+//!   window (its capacity: typically hours to days of blocks); it is not an archive.
+//! * [`Start::Block`]`(n)`: the first block numbered `n` or more, if the ring still holds it
+//!   ([`Error::BlockGone`] otherwise; a [`Bot`] waits for a block not reached yet).
+//! * [`Start::After`]`(cursor)`: just after an op a bot handled before, to resume after a
+//!   restart ([`CursorFile`] stores one; [`BotBuilder::cursor_file`] does it all).
+//!
+//! History older than the ring (a bot that was down for longer than the ring's window, a
+//! backfill from a given date) must come from API nodes (`get_block`, or account history); the
+//! ring then takes over from the block after.
+//!
+//! # Lag
+//!
+//! The writer never waits for a reader. A reader that falls more than a ring's worth behind is
+//! *lapped*: it gets [`RecvError::Lagged`] with the exact number of records it lost (all topics,
+//! and those of its own topics), and continues with the oldest whole block still in the ring
+//! ([`LagPolicy::Oldest`]; a reader overwritten again while it catches up resumes further ahead,
+//! never with an error), or with the newest block ([`LagPolicy::Newest`], see
+//! [`Builder::on_lag`]). [`Bot`] reports it ([`Notice::Lagged`]) and reads on. A bot that must not lose ops keeps up
+//! (handles ops quickly, hands slow work to other threads or tasks) or runs on a larger ring.
+//!
+//! # Delivery: at least once
+//!
+//! Readers see whole blocks or nothing, in increasing block order, each op once. Across a bot's
+//! restart, an op is delivered again only if the bot did not save its cursor after it: a bot
+//! handles an op, then saves. If it dies in between, it handles that op again after the
+//! restart; nothing is ever skipped. Bots whose effects must not repeat make them idempotent
+//! (key them by [`Op::cursor`]) or save before acting (at most once).
+//!
+//! # Restarts and forks
+//!
+//! When the broadcaster dies mid-block, that block is never seen; a new broadcaster resumes
+//! after the last committed block, so readers keep going with no gap and no duplicate (a new
+//! [epoch](Subscriber::epoch)). A ring file that is replaced is followed too: readers continue
+//! after the last block they finished, or report [`RecvError::Gap`] if the new file lacks
+//! blocks. [`Subscriber::producer_status`] tells a live broadcaster from a silent or dead one.
+//! A ring filled from a copy of another ring (`nats-to-ring` does that) may carry a *gap
+//! notice* where its source lost blocks: readers get [`RecvError::UpstreamGap`] with the lost
+//! block range and op count just before the first block after the gap, and keep going.
+//!
+//! A broadcaster in irreversible mode only publishes blocks that can no longer change and that
+//! link to the block before, so bots never see a fork. In head mode, blocks arrive about a minute
+//! sooner but may be orphaned by a fork (the broadcaster switches branch only when two nodes, or
+//! the last irreversible block, confirm it); bots that act on head blocks must be ready to undo.
+//! The ring does not yet carry an explicit notice of an orphaned block: the broadcaster logs it.
+//!
+//! # Async
+//!
+//! With the `tokio` feature, `Subscriber::into_stream` turns a subscriber into a `Stream` of
+//! ops, read on a thread of its own, so waiting for the ring never blocks a runtime worker.
+//!
+//! # Safety of readers
 //!
 //! Readers map the file read-only, copy each record out and validate the copy before handing it
 //! over: no reference into live ring memory ever leaves this crate, and any bytes in the file
 //! give an error, never a panic, an out-of-bounds read or an unbounded allocation.
-//!
-//! ```no_run
-//! use consumer_sdk::{CursorFile, RecvError, Start, Subscriber, ops::Comment};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let cursor = CursorFile::new("new-posts.cursor");
-//! let start = cursor.load()?.map_or(Start::Latest, Start::After);
-//! let mut sub = Subscriber::open("steem")?.topics(["comment"]).start(start)?;
-//! for op in sub.iter() {
-//!     let op = match op {
-//!         Ok(op) => op,
-//!         Err(e @ RecvError::Lagged { .. }) => { eprintln!("{e}"); continue }
-//!         Err(e) => return Err(e.into()),
-//!     };
-//!     let c: Comment = op.decode()?;
-//!     if c.parent_author.is_empty() {
-//!         println!("https://steemit.com/@{}/{}", c.author, c.permlink);
-//!     }
-//!     cursor.save(&op.cursor())?;
-//! }
-//! # Ok(()) }
-//! ```
 //!
 //! # Protocol
 //!
@@ -66,16 +133,25 @@ mod ring;
 mod sync;
 
 #[cfg(not(loom))]
+mod bot;
+#[cfg(not(loom))]
 mod cursor;
+#[cfg(all(not(loom), feature = "writer"))]
+#[doc(hidden)]
+pub mod doc_support;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 mod file;
 #[cfg(all(not(loom), feature = "writer"))]
 mod publisher;
+#[cfg(all(not(loom), feature = "tokio"))]
+mod stream;
 #[cfg(not(loom))]
 mod subscriber;
 
+#[cfg(not(loom))]
+pub use bot::{Bot, BotBuilder, BotError, Notice, Step};
 pub use chain::{CHAIN_NAME_MAX, Chain, ChainError, ChainId};
 #[cfg(not(loom))]
 pub use cursor::{Cursor, CursorFile};
@@ -91,6 +167,8 @@ pub use publisher::{CreateOptions, Publisher, TopicId};
 #[doc(hidden)]
 pub use ring::CommitStep;
 pub use ring::{LagPolicy, OpMeta};
+#[cfg(all(not(loom), feature = "tokio"))]
+pub use stream::OpStream;
 #[cfg(not(loom))]
 pub use subscriber::{
     BlockEnd, Builder, Event, EventRef, Iter, Op, OpRef, ProducerStatus, Start, Subscriber, Wait,

@@ -65,9 +65,10 @@ struct OpenState {
 }
 
 impl Publisher {
-    /// Create a new ring at `path` (a bare name lives under `/dev/shm`); fails if one exists.
-    pub fn create(ring: &str, options: &CreateOptions) -> Result<Publisher, Error> {
-        let path = file::resolve(ring)?;
+    /// Create a new ring, by name (under `/dev/shm`) or path, as [`crate::Subscriber::open`]
+    /// takes it; fails if one exists.
+    pub fn create(ring: impl AsRef<Path>, options: &CreateOptions) -> Result<Publisher, Error> {
+        let path = crate::subscriber::resolve_ring(ring.as_ref())?;
         match file::create(&path, options.capacity, options.mode)? {
             Some(map) => Ok(Publisher::start(map, WriterCore::fresh())),
             None => Err(Error::Io {
@@ -84,8 +85,8 @@ impl Publisher {
     /// discard an uncommitted partial block, bump the producer epoch. The file must belong to
     /// this process's effective user and be writable by nobody else
     /// ([`Error::Permissions`]).
-    pub fn open(ring: &str) -> Result<Publisher, Error> {
-        Publisher::open_path(&file::resolve(ring)?)
+    pub fn open(ring: impl AsRef<Path>) -> Result<Publisher, Error> {
+        Publisher::open_path(&crate::subscriber::resolve_ring(ring.as_ref())?)
     }
 
     fn open_path(path: &Path) -> Result<Publisher, Error> {
@@ -100,8 +101,11 @@ impl Publisher {
     }
 
     /// Open the ring if it exists, create it otherwise. An existing ring keeps its own capacity.
-    pub fn open_or_create(ring: &str, options: &CreateOptions) -> Result<Publisher, Error> {
-        let path = file::resolve(ring)?;
+    pub fn open_or_create(
+        ring: impl AsRef<Path>,
+        options: &CreateOptions,
+    ) -> Result<Publisher, Error> {
+        let path = crate::subscriber::resolve_ring(ring.as_ref())?;
         loop {
             match Publisher::open_path(&path) {
                 Err(Error::NotFound { .. }) => {}

@@ -5,6 +5,7 @@ use crate::cursor::Cursor;
 use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
+use crate::ops::{self, OpView, Operation, Time, ViewError};
 use crate::ring::{self, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
 use crossbeam_utils::Backoff;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ pub struct Op {
     header: RecordHeader,
     index_in_block: u32,
     payload: Vec<u8>,
+    chain: Option<Chain>,
 }
 
 impl Op {
@@ -62,6 +64,14 @@ impl Op {
     /// Block timestamp, seconds since the Unix epoch (UTC).
     pub fn timestamp(&self) -> u32 {
         self.header.timestamp
+    }
+    /// Block timestamp (`Display`s as RFC 3339; converts to `SystemTime`).
+    pub fn time(&self) -> Time {
+        Time::from_unix(self.header.timestamp.into())
+    }
+    /// The chain of the ring this op was read from, if the ring records one.
+    pub fn chain(&self) -> Option<Chain> {
+        self.chain
     }
     /// Index of the transaction within the block.
     pub fn trx_index(&self) -> u32 {
@@ -104,9 +114,29 @@ impl Op {
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
-    /// Decode the body, borrowing from this op where the type allows (see [`crate::ops`]).
+    /// Decode the body into any type, borrowing from this op where the type allows (see
+    /// [`crate::ops`]); assets inside are spelled in the ring's chain.
     pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.payload)
+        ops::with_chain(self.chain, || serde_json::from_slice(&self.payload))
+    }
+    /// Decode the body into the view `V`, after checking that this op is of `V`'s type: a
+    /// vote read as a [`ops::Transfer`] is a [`ViewError::Topic`] naming both topics.
+    pub fn view<'a, V: OpView<'a>>(&'a self) -> Result<V, ViewError> {
+        if *self.topic != *V::TOPIC {
+            return Err(ViewError::Topic {
+                expected: V::TOPIC,
+                found: self.topic().into(),
+            });
+        }
+        self.decode().map_err(|source| ViewError::Json {
+            topic: V::TOPIC.into(),
+            source,
+        })
+    }
+    /// Decode the body with the view of its topic: an [`Operation`] to `match` on, holding
+    /// the raw JSON for op types without a view.
+    pub fn operation(&self) -> Result<Operation<'_>, ViewError> {
+        ops::with_chain(self.chain, || Operation::decode(&self.topic, &self.payload))
     }
     /// The position to save so a restarted bot resumes after this op.
     pub fn cursor(&self) -> Cursor {
@@ -125,6 +155,13 @@ pub struct BlockEnd {
     pub block_id: [u8; 20],
     /// Ops the block holds, all topics.
     pub op_count: u64,
+}
+
+impl BlockEnd {
+    /// The block timestamp (`Display`s as RFC 3339; converts to `SystemTime`).
+    pub fn time(&self) -> Time {
+        Time::from_unix(self.timestamp.into())
+    }
 }
 
 /// What a receive returns.
@@ -153,6 +190,7 @@ pub struct OpRef<'a> {
     header: RecordHeader,
     index_in_block: u32,
     payload: &'a [u8],
+    chain: Option<Chain>,
 }
 
 impl<'a> OpRef<'a> {
@@ -200,9 +238,36 @@ impl<'a> OpRef<'a> {
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
-    /// Decode the body, borrowing from the subscriber's buffer where the type allows.
+    /// The block timestamp (`Display`s as RFC 3339; converts to `SystemTime`).
+    pub fn time(&self) -> Time {
+        Time::from_unix(self.header.timestamp.into())
+    }
+    /// The chain the ring records, if any (assets are spelled in it).
+    pub fn chain(&self) -> Option<Chain> {
+        self.chain
+    }
+    /// Decode the body, borrowing from the subscriber's buffer where the type allows; assets
+    /// inside are spelled in the ring's chain.
     pub fn decode<T: serde::Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.payload)
+        ops::with_chain(self.chain, || serde_json::from_slice(self.payload))
+    }
+    /// Decode the body into the view `V`, after checking that this op is of `V`'s type (see
+    /// [`Op::view`]).
+    pub fn view<V: OpView<'a>>(&self) -> Result<V, ViewError> {
+        if self.topic != V::TOPIC {
+            return Err(ViewError::Topic {
+                expected: V::TOPIC,
+                found: self.topic.into(),
+            });
+        }
+        self.decode().map_err(|source| ViewError::Json {
+            topic: V::TOPIC.into(),
+            source,
+        })
+    }
+    /// Decode the body with the view of its topic (see [`Op::operation`]).
+    pub fn operation(&self) -> Result<Operation<'a>, ViewError> {
+        ops::with_chain(self.chain, || Operation::decode(self.topic, self.payload))
     }
     /// The position to save so a restarted bot resumes after this op.
     pub fn cursor(&self) -> Cursor {
@@ -215,6 +280,7 @@ impl<'a> OpRef<'a> {
             header: self.header,
             index_in_block: self.index_in_block,
             payload: self.payload.to_vec(),
+            chain: self.chain,
         }
     }
 }
@@ -293,8 +359,10 @@ impl std::fmt::Debug for Mapped {
 }
 
 impl Builder {
-    /// Receive only ops of these topics (`vote`, `comment`, ...). Filtering reads record
-    /// headers only; payloads of other topics are never copied. Default: every topic.
+    /// Receive only ops of these topics (`vote`, `comment`, ...; a view's [`OpView::TOPIC`]).
+    /// Filtering reads record headers only; payloads of other topics are never copied.
+    /// Default: every topic. A name no chain knows is kept (a private chain may have it), and
+    /// listed by [`Subscriber::unknown_topics`].
     pub fn topics<I, S>(mut self, topics: I) -> Builder
     where
         I: IntoIterator<Item = S>,
@@ -344,6 +412,7 @@ impl Builder {
         };
         core.set_lag_policy(self.lag);
         let epoch = Ring::new(self.map.words(), self.map.capacity).epoch();
+        let chain = chain_of(&self.map);
         Ok(Subscriber {
             path: self.path,
             map: self.map,
@@ -362,6 +431,7 @@ impl Builder {
             epoch,
             last_file_check: Instant::now(),
             idle_polls: 0,
+            chain,
         })
     }
 
@@ -413,6 +483,21 @@ fn fault_to_error(path: &Path, f: ReadFault) -> Error {
     }
 }
 
+/// Where the ring `ring` lives: [`file::resolve`] of it as text.
+pub(crate) fn resolve_ring(ring: &Path) -> Result<PathBuf, Error> {
+    let name = ring.to_str().ok_or_else(|| Error::InvalidName {
+        name: ring.to_string_lossy().into_owned(),
+        reason: "not UTF-8",
+    })?;
+    file::resolve(name)
+}
+
+/// The chain recorded in the ring's static header (bytes 80..128, [`Chain::to_bytes`] form);
+/// `None` when none is recorded or the bytes are not a valid chain.
+fn chain_of(map: &Mapped) -> Option<Chain> {
+    crate::chain::load_from_header(map.words()).ok().flatten()
+}
+
 /// Attempts at positioning a new subscriber while the writer overwrites the position found.
 const START_ATTEMPTS: usize = 8;
 /// How often an idle subscriber checks whether the ring file was replaced.
@@ -423,6 +508,10 @@ const IDLE_POLLS_PER_CLOCK_READ: u32 = 64;
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 
 /// Reads one ring with its own cursor. See the crate docs for the semantics.
+///
+/// Receiving methods follow one scheme: `recv*` return [`Event`]s (ops and block ends),
+/// `recv_op*` ops only; `try_*` never wait, `*_timeout` wait at most the time given, the rest
+/// as long as it takes (until the [stop flag](Builder::stop_flag)).
 pub struct Subscriber {
     path: PathBuf,
     map: Mapped,
@@ -444,6 +533,8 @@ pub struct Subscriber {
     last_file_check: Instant,
     /// Empty polls since the subscriber started (the clock is read every so many).
     idle_polls: u32,
+    /// The chain the ring records, given to every op.
+    chain: Option<Chain>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -457,9 +548,11 @@ impl std::fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// Open a ring by name (under `/dev/shm`) or path, read-only.
-    pub fn open(ring: &str) -> Result<Builder, Error> {
-        let path = file::resolve(ring)?;
+    /// Open a ring, read-only: by name (`"steem"`, a file under `/dev/shm`) or by path
+    /// (anything with a `/`, e.g. `"./test.ring"` or a `PathBuf`), the same way as
+    /// `Publisher` and [`crate::Bot`] take it.
+    pub fn open(ring: impl AsRef<Path>) -> Result<Builder, Error> {
+        let path = resolve_ring(ring.as_ref())?;
         let map = file::open_read(&path)?;
         Ok(Builder {
             path,
@@ -477,12 +570,21 @@ impl Subscriber {
         &self.path
     }
 
+    /// Topics of the filter that no op type of either chain has ([`ops::is_known_topic`]):
+    /// most likely typos (`"coment"`), which never match anything.
+    pub fn unknown_topics(&self) -> Vec<&str> {
+        self.topics
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| !ops::is_known_topic(t))
+            .collect()
+    }
+
     /// The chain the ring carries, as its broadcaster recorded it (`None`: not recorded, or
     /// not a valid chain record).
     pub fn chain(&self) -> Option<Chain> {
-        crate::chain::load_from_header(self.map.words())
-            .ok()
-            .flatten()
+        chain_of(&self.map)
     }
 
     /// The last block whose end this subscriber has passed.
@@ -566,6 +668,7 @@ impl Subscriber {
                 header,
                 index_in_block,
                 payload: std::mem::take(&mut self.buf),
+                chain: self.chain,
             }),
         }
     }
@@ -581,6 +684,7 @@ impl Subscriber {
                 header,
                 index_in_block,
                 payload: &self.buf,
+                chain: self.chain,
             }),
         }
     }
@@ -674,6 +778,11 @@ impl Subscriber {
                         self.skip = None;
                     }
                     self.last_op = Some(cursor_of(&header, index_in_block));
+                    if self.chain.is_none() {
+                        // A broadcaster records the chain just after creating the ring; a
+                        // subscriber that opened it before then learns it with the first op.
+                        self.chain = chain_of(&self.map);
+                    }
                     return Ok(Some(Raw::Op {
                         header,
                         index_in_block,
@@ -684,7 +793,7 @@ impl Subscriber {
     }
 
     /// Receive the next op without blocking, passing over block ends.
-    pub fn try_next(&mut self) -> Result<Option<Op>, RecvError> {
+    pub fn try_recv_op(&mut self) -> Result<Option<Op>, RecvError> {
         loop {
             match self.try_recv()? {
                 Some(Event::Op(op)) => return Ok(Some(op)),
@@ -763,7 +872,7 @@ impl Subscriber {
     }
 
     /// Receive the next op, waiting as configured and passing over block ends.
-    pub fn next_op(&mut self) -> Result<Op, RecvError> {
+    pub fn recv_op(&mut self) -> Result<Op, RecvError> {
         loop {
             if let Event::Op(op) = self.recv()? {
                 return Ok(op);
@@ -847,6 +956,7 @@ impl Subscriber {
         self.core = core;
         self.map = map;
         self.topic_cache.clear();
+        self.chain = chain_of(&self.map);
         self.skip = skip.or(self.skip);
         self.pending = pending;
         Ok(true)
@@ -863,7 +973,7 @@ impl Iterator for Iter<'_> {
     type Item = Result<Op, RecvError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.sub.next_op() {
+        match self.sub.recv_op() {
             Err(RecvError::Stopped) => None,
             other => Some(other),
         }

@@ -1151,7 +1151,8 @@ fn transfers_alerts_on_watched_senders_and_recipients() {
             "block 48404683 2020-11-07T20:22:33 transfer topfivefamily → esclavos75 2.000 STEEM \
              memo \"Anunciando los ganadores del concurso. Observa Piensa Escribe. \"",
             "block 70000000 2023-01-01T00:00:00 transfer_to_vesting kstop1 → kstop1 1.000 STEEM",
-            r#"block 70000000 2023-01-01T00:00:00 transfer sentinel → bob 1.500 SBD memo "a \"quoted\"\nmemo""#,
+            // The test ring records no chain, so a NAI amount cannot be given a chain's symbol.
+            r#"block 70000000 2023-01-01T00:00:00 transfer sentinel → bob 1.500 @@000000013 memo "a \"quoted\"\nmemo""#,
         ]
     );
     bot.signal(libc::SIGTERM);

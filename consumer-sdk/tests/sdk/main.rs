@@ -12,6 +12,7 @@
 //!
 //! Every ring lives in its own temporary directory.
 
+mod bot;
 mod chain;
 mod corrupt;
 mod crash;
@@ -19,6 +20,9 @@ mod files;
 mod gap;
 mod processes;
 mod props;
+#[cfg(feature = "tokio")]
+mod stream;
+mod typed;
 
 use consumer_sdk::{CreateOptions, Publisher};
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const ROLE: &str = "SDK_TEST_CHILD_ROLE";
 
 /// Ops in block `b`: zero to four, so some blocks are empty.
-fn ops_in(b: u64) -> u64 {
+pub(crate) fn ops_in(b: u64) -> u64 {
     (b * 7) % 5
 }
 
@@ -29,7 +29,7 @@ fn expected(from: u64, to: u64) -> Vec<String> {
         .collect()
 }
 
-fn publish(p: &mut Publisher, b: u64) {
+pub(crate) fn publish(p: &mut Publisher, b: u64) {
     let t = p
         .topic(if b % 2 == 0 { "vote" } else { "comment" })
         .unwrap();
@@ -130,6 +130,7 @@ fn child_role() {
                 }
             }
         }
+        "bot" => crate::bot::bot_role(&ring),
         other => panic!("unknown role {other}"),
     }
 }
@@ -214,7 +215,7 @@ impl Reader {
     }
 }
 
-fn wait_for_file(path: &Path, limit: Duration) {
+pub(crate) fn wait_for_file(path: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !path.exists() {
         assert!(
@@ -226,7 +227,7 @@ fn wait_for_file(path: &Path, limit: Duration) {
     }
 }
 
-fn signal(c: &Child, sig: libc::c_int) {
+pub(crate) fn signal(c: &Child, sig: libc::c_int) {
     // SAFETY: sending a signal to our own child process.
     let rc = unsafe { libc::kill(c.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0);

@@ -1195,7 +1195,7 @@ fn resuming_after_a_cursor_survives_a_publisher_restart() {
         .topics(["vote"])
         .start(Start::After(cursor))
         .expect("start");
-    let ops: Vec<(u64, u32)> = std::iter::from_fn(|| bot.try_next().expect("receive"))
+    let ops: Vec<(u64, u32)> = std::iter::from_fn(|| bot.try_recv_op().expect("receive"))
         .map(|op| (op.block(), op.index_in_block()))
         .collect();
     assert_eq!(ops, [(20, 2), (30, 0), (30, 2), (40, 0), (40, 2), (50, 0)]);
