@@ -1,13 +1,18 @@
 //! `cargo bench --bench ring`: the ring's hot path in one process: one writer thread, N reader
 //! threads (`Wait::Backoff`), time per record delivered to every reader (`iter_custom`: from the
 //! first push to the moment the last reader holds the last record). Also the writer alone, to
-//! separate the publishing cost from delivery.
+//! separate the publishing cost from delivery. And the copy routine readers use to take
+//! records out of shared memory (`ring/copy`): word-wise relaxed `AtomicU64` loads (what the SDK
+//! does) against `atomic-memcpy`'s byte-wise atomic memcpy in 64-byte units, with a plain
+//! `memcpy` of private memory as the bound neither may beat.
 
 use benches::data;
 use consumer_sdk::{
     CreateOptions, Event, OpMeta, Publisher, RecvError, Start, Subscriber, TopicId, Wait,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -146,5 +151,60 @@ fn ring_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ring_benches);
+/// Word-wise relaxed atomic loads: the SDK's copy routine.
+fn copy_atomic_u64(src: &[AtomicU64], dst: &mut Vec<u64>) {
+    dst.clear();
+    dst.extend(src.iter().map(|w| w.load(Ordering::Relaxed)));
+}
+
+/// `atomic-memcpy` in 64-byte units (`len` a multiple of 8 words here).
+fn copy_atomic_memcpy(src: &[AtomicU64], dst: &mut Vec<u64>) {
+    dst.clear();
+    for chunk in src.chunks_exact(8) {
+        // SAFETY: `chunk` is 8 valid, aligned, initialised words, read only through atomics
+        // here; `[u64; 8]` has no padding, so the loaded value is initialised.
+        let words = unsafe {
+            atomic_memcpy::atomic_load(chunk.as_ptr().cast::<[u64; 8]>(), Ordering::Relaxed)
+                .assume_init()
+        };
+        dst.extend_from_slice(&words);
+    }
+}
+
+fn copy_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ring/copy");
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    // A vote record (192 B), a comment record (1.6 KiB), a reader's whole batch (64 KiB).
+    for bytes in [192usize, 1664, 64 << 10] {
+        let words = bytes / 8;
+        let shared: Vec<AtomicU64> = (0..words as u64).map(AtomicU64::new).collect();
+        let private: Vec<u64> = (0..words as u64).collect();
+        let mut dst: Vec<u64> = Vec::with_capacity(words);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(BenchmarkId::new("atomic-u64", bytes), |b| {
+            b.iter(|| {
+                copy_atomic_u64(black_box(&shared), &mut dst);
+                black_box(&dst);
+            })
+        });
+        g.bench_function(BenchmarkId::new("atomic-memcpy", bytes), |b| {
+            b.iter(|| {
+                copy_atomic_memcpy(black_box(&shared), &mut dst);
+                black_box(&dst);
+            })
+        });
+        g.bench_function(BenchmarkId::new("memcpy-private", bytes), |b| {
+            b.iter(|| {
+                dst.clear();
+                dst.extend_from_slice(black_box(&private));
+                black_box(&dst);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, ring_benches, copy_benches);
 criterion_main!(benches);
