@@ -33,6 +33,47 @@ impl Log {
     }
 }
 
+thread_local! {
+    /// Where the log lines of this thread go (nowhere when `None`).
+    static CAPTURE: std::cell::RefCell<Option<Log>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes into the calling thread's [`CAPTURE`].
+struct ThreadWriter;
+
+impl Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(log) = c.borrow().as_ref() {
+                log.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One global subscriber for this test binary, writing each thread's lines to that thread's
+/// capture. (A scoped `with_default` subscriber per test is not enough: tracing caches each
+/// call site's interest process-wide, and a test running at the same time without a subscriber
+/// can leave a call site disabled for every thread.)
+fn capture_this_thread(log: Log) {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadWriter)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test binary");
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(log));
+}
+
 /// Progress every 200 ms while blocks come: the idle rule, not the period, keeps it quiet.
 fn tuning() -> Tuning {
     Tuning {
@@ -51,22 +92,22 @@ fn tuning() -> Tuning {
 fn run_until_idle(config: Config, idle_at: &'static str) -> String {
     let log = Log::default();
     let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
     let shutdown = Shutdown::new();
     let stop = shutdown.clone();
+    let mut sink = MemorySink::new();
+    let published = sink.handle();
     let thread = std::thread::spawn(move || {
-        let mut sink = MemorySink::new();
-        tracing::subscriber::with_default(subscriber, || {
-            broadcaster::run(&config, &mut sink, &stop)
-        })
+        capture_this_thread(writer);
+        broadcaster::run(&config, &mut sink, &stop)
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !log.text().contains(idle_at) {
-        assert!(Instant::now() < deadline, "never idle:\n{}", log.text());
+        assert!(
+            Instant::now() < deadline,
+            "never idle (blocks published: {}):\n{}",
+            published.blocks().len(),
+            log.text()
+        );
         assert!(!thread.is_finished(), "ended early:\n{}", log.text());
         std::thread::sleep(Duration::from_millis(20));
     }
