@@ -110,3 +110,36 @@ pub fn default_prefix(ring: &Subscriber) -> String {
     ring.chain()
         .map_or_else(|| "steem".to_string(), |c| c.name().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::default_prefix;
+    use consumer_sdk::{Chain, ChainId, CreateOptions, Publisher, Start, Subscriber};
+
+    fn reader(path: &std::path::Path) -> Subscriber {
+        Subscriber::open(path)
+            .unwrap()
+            .start(Start::Latest)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_default_prefix_is_the_chain_the_ring_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let hive = dir.path().join("hive");
+        let mut publisher = Publisher::create(&hive, &CreateOptions::default()).unwrap();
+        // A ring that records no chain (an older broadcaster's) keeps the historic default.
+        let early = reader(&hive);
+        assert_eq!(default_prefix(&early), "steem");
+        publisher.set_chain(&Chain::HIVE).unwrap();
+        // Read from the header each time: a reader opened before the chain was recorded sees it.
+        assert_eq!(default_prefix(&early), "hive");
+        assert_eq!(default_prefix(&reader(&hive)), "hive");
+
+        let other = dir.path().join("other");
+        let mut publisher = Publisher::create(&other, &CreateOptions::default()).unwrap();
+        let testnet = Chain::new(ChainId([7; 32]), "testnet").unwrap();
+        publisher.set_chain(&testnet).unwrap();
+        assert_eq!(default_prefix(&reader(&other)), "testnet");
+    }
+}

@@ -23,7 +23,7 @@ struct Cli {
     /// JetStream stream name (created when missing).
     #[arg(long, default_value = "STEEM")]
     stream: String,
-    /// Subject prefix (default: the ring's chain, `steem`).
+    /// Subject prefix (default: the name of the ring's chain, `steem` or `hive`; `steem` when the ring records none).
     #[arg(long, value_name = "PREFIX")]
     subject: Option<String>,
     /// A new stream drops messages older than this.
