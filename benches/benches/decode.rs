@@ -19,7 +19,7 @@ const COMPOSED_SEED: u64 = 1;
 
 /// Today-sized blocks composed from the recorded op bodies.
 fn composed(encoding: Encoding) -> Vec<String> {
-    Composer::new(COMPOSED_SEED)
+    Composer::from_dir(&data::data_dir(), COMPOSED_SEED)
         .and_then(|c| {
             Ok(c.blocks(COMPOSED_FIRST, COMPOSED_BLOCKS, encoding)?
                 .collect())

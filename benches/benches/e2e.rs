@@ -501,7 +501,8 @@ impl Source {
 
     /// `count` composed blocks in `encoding`, served in that encoding.
     fn composed(data: &Path, count: u64, encoding: Encoding) -> Result<Source> {
-        let composer = Composer::new(COMPOSED_SEED).context("loading the op bodies")?;
+        let composer = Composer::from_dir(data, COMPOSED_SEED)
+            .with_context(|| format!("loading the op bodies from {}", data.display()))?;
         let mut chain = Chain::new(data)
             .with_context(|| format!("loading the canned answers from {}", data.display()))?;
         for (i, block) in composer
