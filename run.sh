@@ -5,7 +5,8 @@
 # process group of its own, so that stopping a process also stops whatever it spawned.
 # A single loop blocks in `wait -n` until a child exits or a `sleep` started for the next
 # due restart ends (2 s at most), and schedules restarts: an idle swarm wakes it rarely.
-# Output of each process goes through a small reader that appends it to LOG_DIR/NAME.log
+# Output of each process goes through a FIFO of its own (one per start) to a small reader
+# that appends it to LOG_DIR/NAME.log
 # and prints it as "NAME | line". The supervisor keeps one state file per process in
 # RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
 set -euo pipefail
@@ -203,6 +204,7 @@ declare -A name_of_pid=() # running process -> its name
 declare -A reader_pids=() # output readers (prefix_output) still running
 declare -A tick_until=()  # running `sleep` -> when it ends (µs since the epoch)
 stop_signal=''
+fifo_count=0 # FIFOs made so far, one per process start
 
 # Replaces RUN_DIR/procs/NAME in one step (mv), so `status` never reads half a file.
 # A failure to write (full disk...) must not bring the supervisor down.
@@ -217,11 +219,14 @@ write_state() {
 	} || say "cannot write $file"
 }
 
-# Copies lines from stdin to the log of process $1 and, prefixed with "$1 | ", to stdout.
-# Runs until every process holding the other end of its FIFO has closed it.
+# Copies lines from stdin, the FIFO $2, to the log of process $1 and, prefixed with "$1 | ",
+# to stdout. Runs until every process holding the other end of the FIFO has closed it.
+# Opening a FIFO to read returns once a writer has opened it too, so by now both ends are
+# open and its name can go: nobody else ever reads this pipe.
 prefix_output() {
 	local name=$1 line
 	trap '' PIPE
+	rm -f -- "$2" || true
 	exec 3>>"$LOG_DIR/$name.log"
 	while IFS= read -r line || [[ -n $line ]]; do
 		printf '%s\n' "$line" >&3 || true
@@ -237,23 +242,35 @@ catch_stop_signals() {
 }
 
 start_process() {
-	local name=$1 fifo="$RUN_DIR/fifos/$1" pid
+	local name=$1 fifo pid
 	if [[ -n ${leftover_group[$name]} ]]; then
 		kill -KILL -- "-${leftover_group[$name]}" 2>/dev/null || true
 		leftover_group[$name]=''
 	fi
-	# The reader gets the terminal's Ctrl-C like the supervisor, yet has to outlive the
-	# process to log its last words: it is born with SIGINT and SIGHUP ignored.
-	trap '' INT HUP
-	prefix_output "$name" <"$fifo" {msg_fd}>&- &
-	reader_pids[$!]=$name
-	catch_stop_signals
+	# Each start gets a FIFO of its own. With one per name, the reader of the previous run,
+	# still draining what that run left in the pipe, and the new reader would read the same
+	# pipe at once and tear each other's lines apart.
+	fifo_count=$((fifo_count + 1))
+	fifo="$RUN_DIR/fifos/$name.$fifo_count"
+	if mkfifo -- "$fifo" 2>/dev/null; then
+		# The reader gets the terminal's Ctrl-C like the supervisor, yet has to outlive the
+		# process to log its last words: it is born with SIGINT and SIGHUP ignored.
+		trap '' INT HUP
+		# shellcheck disable=SC2094 # the reader only removes the FIFO's name, see prefix_output
+		prefix_output "$name" "$fifo" <"$fifo" {msg_fd}>&- &
+		reader_pids[$!]=$name
+		catch_stop_signals
+	else
+		say "cannot create a pipe in $RUN_DIR/fifos for $name's output;" \
+			"this run of $name writes to $LOG_DIR/$name.log only"
+		fifo="$LOG_DIR/$name.log"
+	fi
 	# A background job ignores SIGINT and SIGQUIT; give them back before setsid starts
 	# a new session (and process group) whose leader is this very pid.
 	(
 		trap - INT QUIT
 		exec setsid "$BASH" -c "${commands[$name]}"
-	) </dev/null >"$fifo" 2>&1 {msg_fd}>&- &
+	) </dev/null >>"$fifo" 2>&1 {msg_fd}>&- &
 	pid=$!
 	pids[$name]=$pid
 	name_of_pid[$pid]=$name
@@ -482,7 +499,6 @@ supervise() {
 	# stderr for such notices in a file and write messages to a copy of the real one.
 	exec {msg_fd}>&2 2>>"$RUN_DIR/supervisor.stderr"
 	for name in "${names[@]}"; do
-		mkfifo "$RUN_DIR/fifos/$name"
 		pids[$name]='' restarts[$name]=0 quick_deaths[$name]=0 last_exit[$name]='' leftover_group[$name]=''
 		exited_at[$name]='' restart_at_us[$name]=''
 	done

@@ -816,6 +816,75 @@ fn output_is_prefixed_on_stdout_and_written_to_per_process_logs() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Lines each incarnation of the `burst` process writes: more than a pipe holds, so some
+/// are still unread when it exits and is started again.
+const BURST_LINES: usize = 3000;
+
+#[test]
+fn output_left_in_the_pipe_by_a_dead_process_is_logged_whole_after_its_restart() {
+    let mut swarm = Swarm::new(
+        &format!(
+            "burst: if [ -e enough ]; then exec sleep 1000; fi; echo $$ >> burst.pids; \
+             seq -f \"burst $$ %06g of a line long enough to fill the pipe quickly\" {BURST_LINES}; \
+             exit 3\n"
+        ),
+        &[
+            ("RESTART_DELAY", "0"),
+            ("MIN_UPTIME", "0"),
+            ("MAX_RESTARTS", "1000"),
+        ],
+    );
+    swarm.start();
+    wait_for("four incarnations of burst", || {
+        (swarm.records("burst.pids").len() >= 4).then_some(())
+    });
+    fs::write(swarm.path("enough"), "").expect("write the stop marker");
+    let pids: Vec<i32> = wait_for("burst to settle on sleeping", || {
+        // The process now running is a later start that found the marker and sleeps, so
+        // every recorded burst has exited.
+        let pids: Vec<i32> = swarm.records("burst.pids").iter().map(|r| r.0).collect();
+        let running: i32 = swarm
+            .read("run/procs/burst")
+            .lines()
+            .find_map(|line| line.strip_prefix("pid=")?.parse().ok())?;
+        (!pids.contains(&running) && is_running(running)).then_some(pids)
+    });
+    // Stopping waits for the output readers to drain their pipes.
+    let status = swarm.stop_with(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+
+    let log = swarm.read("logs/burst.log");
+    let mut seen: HashMap<i32, usize> = HashMap::new();
+    for line in log.lines() {
+        let fields: Vec<&str> = line.splitn(4, ' ').collect();
+        let (pid, number) = match fields[..] {
+            [
+                "burst",
+                pid,
+                number,
+                "of a line long enough to fill the pipe quickly",
+            ] => (
+                pid.parse::<i32>()
+                    .unwrap_or_else(|_| panic!("torn line {line:?}")),
+                number
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| panic!("torn line {line:?}")),
+            ),
+            _ => panic!("torn or foreign line in burst.log: {line:?}"),
+        };
+        let count = seen.entry(pid).or_default();
+        *count += 1;
+        assert_eq!(number, *count, "line {number} of pid {pid} out of order");
+    }
+    for pid in &pids {
+        assert_eq!(
+            seen.get(pid).copied(),
+            Some(BURST_LINES),
+            "every line of pid {pid} is in the log once"
+        );
+    }
+}
+
 #[test]
 fn bad_usage_is_refused_with_a_clear_message() {
     let swarm = Swarm::new("# nothing but a comment\n\n", &[]);
