@@ -6,9 +6,8 @@
 # A single loop blocks in `wait -n` until a child exits or a `sleep` started for the next
 # due restart ends (2 s at most), and schedules restarts: an idle swarm wakes it rarely.
 # Output of each process goes through a FIFO of its own (one per start) to a small reader
-# that appends it to LOG_DIR/NAME.log
-# and prints it as "NAME | line". The supervisor keeps one state file per process in
-# RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
+# that appends it to LOG_DIR/NAME.log and prints it as "NAME | line". The supervisor keeps
+# one state file per process in RUN_DIR/procs, which `status` reads. Run ./run.sh --help.
 set -euo pipefail
 
 usage() {
