@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const DUMP: &str = env!("CARGO_BIN_EXE_dump");
+pub(crate) const DUMP: &str = env!("CARGO_BIN_EXE_dump");
 
 /// The broadcaster binary, built beside the bots by `cargo test --workspace`.
 fn broadcaster() -> PathBuf {
@@ -153,7 +153,7 @@ fn procfile(dir: &Path, source: &Path, pace: &str) -> String {
 
 const NAMES: [&str; 4] = ["broadcaster", "dump", "new-posts", "vote-stats"];
 
-fn pid(swarm: &Swarm, name: &str) -> Option<i32> {
+pub(crate) fn pid(swarm: &Swarm, name: &str) -> Option<i32> {
     let state = swarm.state(name);
     (state.get("state").map(String::as_str) == Some("running"))
         .then(|| state.get("pid")?.parse().ok())
@@ -341,7 +341,7 @@ fn vote_stats_sums(log: &str) -> (u64, u64) {
         .fold((0, 0), |(b, v), (nb, nv)| (b + nb, v + nv))
 }
 
-fn wait_long(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_long(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
