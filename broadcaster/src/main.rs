@@ -87,6 +87,9 @@ fn open_ring(path: &Path, size: u64) -> anyhow::Result<RingSink> {
                 path.display(),
                 dir.display()
             )
+        } else if e.to_string().contains(&path.display().to_string()) {
+            // The SDK's errors name the file already: say it once.
+            anyhow::Error::new(e).context("opening the ring")
         } else {
             anyhow::Error::new(e).context(format!("opening the ring {}", path.display()))
         }

@@ -536,3 +536,88 @@ fn a_garbled_replay_line_stops_with_file_line_and_column_unless_skipped() {
         );
     }
 }
+
+/// A small tmpfs mounted on a temporary directory (unmounted on drop), or `None` after saying
+/// why not: mounting needs root, which CI has.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid(2) has no memory-safety preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a tmpfs needs root (CI runs the tests as root)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        match Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+        {
+            Ok(s) if s.success() => Some(Tmpfs(dir)),
+            other => {
+                eprintln!("skipped: cannot mount a tmpfs here ({other:?})");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_ring_larger_than_its_file_system_is_a_clear_error_not_a_signal() {
+    let Some(fs) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let demo = demo_file();
+    let ring = fs.0.path().join("big.ring");
+    let (code, log) = run_logged(&[
+        "--replay",
+        demo.to_str().unwrap(),
+        "--ring",
+        ring.to_str().unwrap(),
+        "--ring-size",
+        "64MiB",
+    ]);
+    // An exit code, not a death by SIGBUS on the first write into a page the disk never had.
+    assert_eq!(code, Some(1), "{log}");
+    let line = error_line(&log, &ring.display().to_string());
+    assert!(
+        line.contains("space"),
+        "the error says the disk is full: {line}"
+    );
+    assert!(!ring.exists(), "no ring was left behind");
+    let left: Vec<_> = std::fs::read_dir(fs.0.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "no temporary file was left behind: {left:?}"
+    );
+
+    // A ring that fits on the same file system is written, every block of it.
+    let source = data_dir().join("hive/block_api.get_block_range.1000000-1000499.blocks.jsonl");
+    let small = fs.0.path().join("small.ring");
+    let (code, log) = run_logged(&[
+        "--replay",
+        source.to_str().unwrap(),
+        "--pace",
+        "max",
+        "--stop-block",
+        "1000099",
+        "--ring",
+        small.to_str().unwrap(),
+        "--ring-size",
+        "4MiB",
+    ]);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(committed(&small), Some(1_000_099));
+    let ends = read_ring(&small, 1_000_099)
+        .iter()
+        .filter(|s| matches!(s, Seen::End(_)))
+        .count();
+    assert_eq!(ends, 100, "blocks 1000000..=1000099 in the ring");
+}
