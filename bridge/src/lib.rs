@@ -72,6 +72,22 @@ pub enum Error {
     /// A setting, or the stream's configuration, cannot work.
     #[error("{0}")]
     Config(String),
+    /// The server has no room in its JetStream store for a new stream of `max_bytes`; retried
+    /// with backoff, as the operator may give it room.
+    #[error(
+        "the NATS server has no room for a new stream {stream} of --max-bytes {max_bytes} ({size}): \
+         {source}; give its JetStream store more room (disk, or `max_file_store`) or lower \
+         --max-bytes (NATS_STREAM_MAX_BYTES)",
+        size = bytesize::ByteSize::b(max_bytes.unsigned_abs()).display().iec()
+    )]
+    NoRoom {
+        /// The stream that could not be created.
+        stream: String,
+        /// The size asked for it.
+        max_bytes: i64,
+        /// What the server said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// NATS failed; retried with backoff inside the bridges.
     #[error("NATS, {what}: {source}")]
     Nats {
@@ -99,7 +115,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Nats { .. } | Error::Recv(consumer_sdk::RecvError::Overrun { .. })
+            Error::Nats { .. }
+                | Error::NoRoom { .. }
+                | Error::Recv(consumer_sdk::RecvError::Overrun { .. })
         )
     }
 }

@@ -424,11 +424,26 @@ impl<'a> Session<'a> {
             duplicate_window: self.cfg.duplicate_window,
             ..Default::default()
         };
-        let s = self
-            .js
-            .create_stream(config)
-            .await
-            .map_err(|e| Error::nats("creating the stream", e))?;
+        let s = self.js.create_stream(config).await.map_err(|e| {
+            use async_nats::jetstream::ErrorCode;
+            use async_nats::jetstream::context::CreateStreamErrorKind;
+            match e.kind() {
+                CreateStreamErrorKind::JetStream(js)
+                    if [
+                        ErrorCode::STORAGE_RESOURCES_EXCEEDED,
+                        ErrorCode::INSUFFICIENT_RESOURCES,
+                    ]
+                    .contains(&js.error_code()) =>
+                {
+                    Error::NoRoom {
+                        stream: name.clone(),
+                        max_bytes: self.cfg.max_bytes,
+                        source: Box::new(e),
+                    }
+                }
+                _ => Error::nats("creating the stream", e),
+            }
+        })?;
         info!(stream = %name, subjects = %format!("{}.>", self.prefix), max_age = ?self.cfg.max_age, max_bytes = self.cfg.max_bytes, "created the stream");
         Ok(s)
     }

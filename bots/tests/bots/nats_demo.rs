@@ -72,7 +72,13 @@ fn the_nats_example_procfiles_carry_the_demo_to_a_second_swarm() {
     let mut sender = example_swarm(
         "Procfile.nats-sender",
         &nats_dir,
-        &[("NATS_PORT", &port), ("RUST_LOG", "info")],
+        // The example's stream at its default size (8 GiB) needs that much free disk under
+        // the server's store, more than a test machine may have; its size has a test of its own.
+        &[
+            ("NATS_PORT", &port),
+            ("NATS_STREAM_MAX_BYTES", "256MiB"),
+            ("RUST_LOG", "info"),
+        ],
     );
     sender.start();
     wait_long("the sender's new-posts to print the demo's post", || {

@@ -29,8 +29,9 @@ struct Cli {
     /// A new stream drops messages older than this.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
     max_age: Duration,
-    /// A new stream drops its oldest messages beyond this many bytes.
-    #[arg(long, default_value_t = 8 << 30)]
+    /// A new stream drops its oldest messages beyond this size (bytes, or with a unit: 512MiB,
+    /// 8GiB). The server must have that much room in its JetStream store.
+    #[arg(long, env = "NATS_STREAM_MAX_BYTES", default_value = "8GiB", value_parser = parse_size)]
     max_bytes: i64,
     /// A new stream's de-duplication window (by `Nats-Msg-Id`).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
@@ -52,6 +53,15 @@ enum From {
     Earliest,
     /// Blocks committed from now on.
     Latest,
+}
+
+/// A size in bytes, with or without a unit (`1048576`, `512MiB`, `8 GiB`), as JetStream's `i64`.
+fn parse_size(text: &str) -> Result<i64, String> {
+    let size: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a size ({e}); write bytes or a size like 512MiB or 8GiB"))?;
+    i64::try_from(size.as_u64()).map_err(|_| "too large".to_string())
 }
 
 fn main() -> ExitCode {

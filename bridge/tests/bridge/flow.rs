@@ -259,3 +259,89 @@ fn a_stream_of_other_subjects_is_refused_with_a_clear_error() {
     });
     assert_eq!(messages, 0);
 }
+
+#[test]
+fn a_server_without_room_for_the_stream_is_named_and_a_fitting_size_then_flows() {
+    let bin = need_server!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::new(bin, dir.path()).with_store_limit(64 << 20);
+    server.start();
+    let src = dir.path().join("src.ring");
+    let mut source = Source::create(&src, 4 << 20);
+    let blocks: Vec<_> = (1..=50).map(|n| model_block(3, n, 4, 100)).collect();
+    blocks.iter().for_each(|b| source.write(b));
+    let url = server.url();
+    let args = |size: &'static str| {
+        [
+            "--ring",
+            src.to_str().unwrap(),
+            "--nats",
+            &url,
+            "--max-bytes",
+            size,
+        ]
+        .map(str::to_string)
+    };
+
+    // 1 GiB does not fit a 64 MiB store: said plainly, and retried rather than given up.
+    let log = dir.path().join("too-big.log");
+    let too_big = args("1GiB");
+    let too_big: Vec<&str> = too_big.iter().map(String::as_str).collect();
+    let mut sender = Proc::new(RING_TO_NATS, &too_big, log.clone());
+    sender.start();
+    let said =
+        "the NATS server has no room for a new stream STEEM of --max-bytes 1073741824 (1.0 GiB)";
+    wait_for(
+        "the sender to name the size",
+        Duration::from_secs(20),
+        || sender.log_text().contains(said),
+    );
+    wait_for("a retry", Duration::from_secs(20), || {
+        sender.log_text().matches(said).count() >= 2
+    });
+    assert!(sender.exited().is_none(), "{}", sender.log_text());
+    assert!(sender.log_text().contains("lower --max-bytes"));
+    assert_eq!(sender.stop(Duration::from_secs(10)).code(), Some(0));
+
+    // The same server takes a stream that fits, and every op reaches it.
+    let fits = args("16MiB");
+    let fits: Vec<&str> = fits.iter().map(String::as_str).collect();
+    let mut sender = Proc::new(RING_TO_NATS, &fits, dir.path().join("fits.log"));
+    sender.start();
+    let rt = runtime();
+    let js = server.js(&rt);
+    let logs = Proc::logs_of(&[&sender]);
+    let want = expected(&blocks);
+    let stored = || {
+        rt.block_on(async {
+            match js.get_stream("STEEM").await {
+                Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        })
+    };
+    wait_for("every op in the stream", Duration::from_secs(30), || {
+        stored() >= want.len() as u64
+    });
+    let got: Vec<Rec> = stream_records(&rt, &js, "STEEM")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_same(&got, &want, &logs);
+    rt.block_on(async {
+        let info = js
+            .get_stream("STEEM")
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap();
+        assert_eq!(info.config.max_bytes, 16 << 20);
+    });
+    assert_eq!(
+        sender.stop(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        logs()
+    );
+}

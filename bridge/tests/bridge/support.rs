@@ -64,6 +64,8 @@ pub struct NatsServer {
     pub port: u16,
     store: PathBuf,
     log: PathBuf,
+    /// A cap on the JetStream store (`max_file_store`), when set.
+    store_limit: Option<u64>,
     child: Option<Child>,
 }
 
@@ -75,8 +77,16 @@ impl NatsServer {
             port: free_port(),
             store: dir.join("nats-store"),
             log: dir.join("nats-server.log"),
+            store_limit: None,
             child: None,
         }
+    }
+
+    /// Cap the server's JetStream store at `bytes` (`max_file_store`, through a config file),
+    /// as a server on a small disk has.
+    pub fn with_store_limit(mut self, bytes: u64) -> NatsServer {
+        self.store_limit = Some(bytes);
+        self
     }
 
     pub fn url(&self) -> String {
@@ -91,7 +101,8 @@ impl NatsServer {
             .append(true)
             .open(&self.log)
             .expect("server log");
-        let child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .args([
                 "-js",
                 "-a",
@@ -100,7 +111,14 @@ impl NatsServer {
                 &self.port.to_string(),
                 "-sd",
             ])
-            .arg(&self.store)
+            .arg(&self.store);
+        if let Some(limit) = self.store_limit {
+            let config = self.store.with_extension("conf");
+            let text = format!("jetstream {{\n  max_file_store: {limit}\n}}\n");
+            std::fs::write(&config, text).expect("server config");
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -183,9 +201,12 @@ impl Proc {
             .append(true)
             .open(&self.log)
             .expect("log file");
+        // Streams as small as the tests need: a default-sized one (8 GiB) needs that much free
+        // disk under the server's store. Tests of the size itself pass --max-bytes.
         let child = Command::new(self.bin)
             .args(&self.args)
             .env("RUST_LOG", "info")
+            .env("NATS_STREAM_MAX_BYTES", "256MiB")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
