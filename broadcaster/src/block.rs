@@ -400,17 +400,36 @@ pub(crate) fn ops_in_block_from(
             ));
         }
     };
+    Ok(op_entries_from(list, &list_path, block..block + 1)?
+        .into_iter()
+        .map(|(_, op)| op)
+        .collect())
+}
+
+/// Decodes a list of operation entries as `get_ops_in_block` and
+/// `account_history_api.enum_virtual_ops` return them (`block`, `trx_id`, `trx_in_block`,
+/// `op_in_trx`, `virtual_op`, `op`), each with its block number, which must lie in `blocks`.
+pub(crate) fn op_entries_from(
+    list: Val<'_>,
+    list_path: &str,
+    blocks: std::ops::Range<u64>,
+) -> Result<Vec<(u64, DecodedOp)>, DecodeError> {
     if list.kind() != Kind::Array {
-        return Err(type_error(&list_path, "an array", list));
+        return Err(type_error(list_path, "an array", list));
     }
     let mut ops = Vec::with_capacity(list.len());
     for (i, entry) in list.elements().enumerate() {
         let p = format!("{list_path}[{i}]");
         let entry_block = u64_of(field(entry, "block", &p)?, &format!("{p}.block"))?;
-        if entry_block != block {
+        if !blocks.contains(&entry_block) {
+            let asked = if blocks.end == blocks.start + 1 {
+                format!("block {}", blocks.start)
+            } else {
+                format!("blocks {}..={}", blocks.start, blocks.end.saturating_sub(1))
+            };
             return Err(invalid(
                 &format!("{p}.block"),
-                format!("operation of block {entry_block} in the answer for block {block}"),
+                format!("operation of block {entry_block} in the answer for {asked}"),
             ));
         }
         let trx_id_path = format!("{p}.trx_id");
@@ -431,14 +450,17 @@ pub(crate) fn ops_in_block_from(
             _ => return Err(type_error(&flag_path, "an integer or a boolean", flag)),
         };
         let (topic, body) = op_from(field(entry, "op", &p)?, &format!("{p}.op"))?;
-        ops.push(DecodedOp {
-            trx_index,
-            trx_id,
-            op_index,
-            topic,
-            virtual_op,
-            body,
-        });
+        ops.push((
+            entry_block,
+            DecodedOp {
+                trx_index,
+                trx_id,
+                op_index,
+                topic,
+                virtual_op,
+                body,
+            },
+        ));
     }
     Ok(ops)
 }

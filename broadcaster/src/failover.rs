@@ -127,7 +127,8 @@ enum Request {
         mode: Mode,
     },
     VirtualOps {
-        block: u64,
+        first: u64,
+        count: u32,
         head_mode: bool,
         appbase: bool,
     },
@@ -136,7 +137,11 @@ enum Request {
 enum Reply {
     Blocks(Vec<FetchedBlock>),
     Props(GlobalProps),
-    Ops(Vec<DecodedOp>),
+    /// Virtual operations with their block numbers, covering blocks up to `end` (exclusive).
+    Ops {
+        end: u64,
+        ops: Vec<(u64, DecodedOp)>,
+    },
 }
 
 /// A set of nodes with failover.
@@ -222,22 +227,37 @@ impl Pool {
         }
     }
 
-    /// The virtual operations of `block`, in the appbase encoding (`account_history_api`) or the
-    /// legacy one (`condenser_api`), so that they match the block's own operations.
-    pub async fn virtual_ops(&self, block: u64, head_mode: bool, appbase: bool) -> Vec<DecodedOp> {
-        let what = format!("virtual ops of block {block}");
-        match self
-            .execute(
-                &what,
-                Request::VirtualOps {
-                    block,
-                    head_mode,
-                    appbase,
-                },
+    /// The virtual operations of blocks from `first` on (up to `count` of them), in the appbase
+    /// encoding (`account_history_api`) or the legacy one (`condenser_api`), so that they match
+    /// the blocks' own operations. Returns the end (exclusive) of the blocks covered, and each
+    /// operation with its block number.
+    ///
+    /// Ranges come from `account_history_api.enum_virtual_ops` (appbase, Hive): one call, or a
+    /// few pages, instead of one call per block. A node without it, Steem's nodes and the legacy
+    /// encoding are asked one block at a time (`get_ops_in_block`).
+    pub async fn virtual_ops(
+        &self,
+        first: u64,
+        count: u32,
+        head_mode: bool,
+        appbase: bool,
+    ) -> (u64, Vec<(u64, DecodedOp)>) {
+        let what = if count > 1 {
+            format!(
+                "virtual ops of blocks {first}..={}",
+                first + u64::from(count) - 1
             )
-            .await
-        {
-            (_, Reply::Ops(ops)) => ops,
+        } else {
+            format!("virtual ops of block {first}")
+        };
+        let request = Request::VirtualOps {
+            first,
+            count: count.max(1),
+            head_mode,
+            appbase,
+        };
+        match self.execute(&what, request).await {
+            (_, Reply::Ops { end, ops }) => (end, ops),
             _ => unreachable!("an operations request gets an operations reply"),
         }
     }
@@ -474,19 +494,34 @@ impl Pool {
                 Ok(Reply::Props(props))
             }
             Request::VirtualOps {
-                block,
+                first,
+                count,
                 head_mode,
                 appbase,
             } => {
+                let steem = self.lock().chain.is_some_and(|c| c.is_steem());
+                if count > 1
+                    && appbase
+                    && !steem
+                    && self
+                        .method(idx, Method::AccountHistoryEnumVirtualOps)
+                        .is_ok()
+                {
+                    let end = first + u64::from(count);
+                    let ops = node.enum_virtual_ops(first, end, head_mode).await?;
+                    return Ok(Reply::Ops { end, ops });
+                }
                 let preferred = if appbase {
                     Method::AccountHistoryGetOpsInBlock
                 } else {
                     Method::CondenserGetOpsInBlock
                 };
                 let method = self.method(idx, preferred)?;
-                Ok(Reply::Ops(
-                    node.get_ops_in_block(block, method, head_mode).await?,
-                ))
+                let ops = node.get_ops_in_block(first, method, head_mode).await?;
+                Ok(Reply::Ops {
+                    end: first + 1,
+                    ops: ops.into_iter().map(|op| (first, op)).collect(),
+                })
             }
         }
     }

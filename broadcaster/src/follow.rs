@@ -302,11 +302,11 @@ impl Follower {
             Some(mut block) => {
                 if self.settings.virtual_ops {
                     let appbase = appbase_encoded(&block, &self.pool, idx);
-                    let ops = self
+                    let (_, ops) = self
                         .pool
-                        .virtual_ops(block.block.number, true, appbase)
+                        .virtual_ops(block.block.number, 1, true, appbase)
                         .await;
-                    block.block.ops.extend(ops);
+                    block.block.ops.extend(ops.into_iter().map(|(_, op)| op));
                 }
                 let stamp = block.block.timestamp;
                 if self.links(idx, &block) {
@@ -438,15 +438,36 @@ async fn fetch_chunk(
         out.extend(blocks.into_iter().map(|b| (idx, b)));
     }
     if virtual_ops {
-        for (idx, fetched) in &mut out {
-            let appbase = appbase_encoded(fetched, &pool, *idx);
-            let ops = pool
-                .virtual_ops(fetched.block.number, head_mode, appbase)
-                .await;
-            fetched.block.ops.extend(ops);
-        }
+        add_virtual_ops(&pool, &mut out, head_mode).await;
     }
     out
+}
+
+/// Appends to each block of `blocks` (consecutive, ascending) its virtual operations, asked
+/// for runs of blocks in the same encoding: a run is one range call where a node has one.
+async fn add_virtual_ops(pool: &Pool, blocks: &mut [(usize, FetchedBlock)], head_mode: bool) {
+    let encodings: Vec<bool> = blocks
+        .iter()
+        .map(|(idx, fetched)| appbase_encoded(fetched, pool, *idx))
+        .collect();
+    let mut at = 0;
+    while at < blocks.len() {
+        let appbase = encodings[at];
+        let run = encodings[at..]
+            .iter()
+            .take_while(|&&a| a == appbase)
+            .count();
+        let first = blocks[at].1.block.number;
+        let (end, ops) = pool
+            .virtual_ops(first, run as u32, head_mode, appbase)
+            .await;
+        for (number, op) in ops {
+            // The node checked every op's block against the range asked.
+            let slot = (number - first) as usize;
+            blocks[at + slot].1.block.ops.push(op);
+        }
+        at += (end - first) as usize;
+    }
 }
 
 /// Whether a block came in the appbase encoding (`{"type":..,"value":..}` operations), so its

@@ -44,6 +44,9 @@ pub enum Method {
     CondenserGetOpsInBlock,
     /// `account_history_api.get_ops_in_block`.
     AccountHistoryGetOpsInBlock,
+    /// `account_history_api.enum_virtual_ops` (the virtual operations of a range of blocks,
+    /// paged; appbase encoding).
+    AccountHistoryEnumVirtualOps,
     /// `database_api.get_version` (`chain_id`).
     DatabaseGetVersion,
     /// `condenser_api.get_version` (`chain_id`).
@@ -54,7 +57,7 @@ pub enum Method {
 
 impl Method {
     /// Every method, in a fixed order.
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 11] = [
         Method::CondenserGetBlock,
         Method::BlockApiGetBlock,
         Method::BlockApiGetBlockRange,
@@ -62,6 +65,7 @@ impl Method {
         Method::DatabaseGetProps,
         Method::CondenserGetOpsInBlock,
         Method::AccountHistoryGetOpsInBlock,
+        Method::AccountHistoryEnumVirtualOps,
         Method::DatabaseGetVersion,
         Method::CondenserGetVersion,
         Method::CondenserGetConfig,
@@ -77,6 +81,7 @@ impl Method {
             Method::DatabaseGetProps => "database_api.get_dynamic_global_properties",
             Method::CondenserGetOpsInBlock => "condenser_api.get_ops_in_block",
             Method::AccountHistoryGetOpsInBlock => "account_history_api.get_ops_in_block",
+            Method::AccountHistoryEnumVirtualOps => "account_history_api.enum_virtual_ops",
             Method::DatabaseGetVersion => "database_api.get_version",
             Method::CondenserGetVersion => "condenser_api.get_version",
             Method::CondenserGetConfig => "condenser_api.get_config",
@@ -88,7 +93,8 @@ impl Method {
         match self {
             Method::CondenserGetBlock => Some(Method::BlockApiGetBlock),
             Method::BlockApiGetBlock => Some(Method::CondenserGetBlock),
-            Method::BlockApiGetBlockRange => None,
+            // Ranges fall back to single-block calls, decided by the caller.
+            Method::BlockApiGetBlockRange | Method::AccountHistoryEnumVirtualOps => None,
             Method::CondenserGetProps => Some(Method::DatabaseGetProps),
             Method::DatabaseGetProps => Some(Method::CondenserGetProps),
             Method::CondenserGetOpsInBlock => Some(Method::AccountHistoryGetOpsInBlock),
@@ -665,10 +671,9 @@ impl NodeClient {
         )))
     }
 
-    /// The virtual operations of one block (`only_virtual`), all flagged virtual.
+    /// The virtual operations of one block (`only_virtual`), filtered by [`virtual_only`].
     ///
-    /// The answer's own `virtual_op` is not trusted: Steem's `account_history_api` reports
-    /// block 1,000,000's `producer_reward` with `virtual_op: 0`. `include_reversible` asks Hive's `account_history_api` for blocks above the last
+    /// `include_reversible` asks Hive's `account_history_api` for blocks above the last
     /// irreversible one; Steem ignores it and returns nothing for them.
     pub async fn get_ops_in_block(
         &self,
@@ -692,14 +697,97 @@ impl NodeClient {
             }
         };
         self.call(method, params, |result| {
-            let mut ops = block::ops_in_block_from(result, number, "result")?;
-            for op in &mut ops {
-                op.virtual_op = true;
-            }
-            Ok(ops)
+            let ops = block::ops_in_block_from(result, number, "result")?;
+            Ok(virtual_only(ops.into_iter().map(|op| (number, op)))
+                .map(|(_, op)| op)
+                .collect())
         })
         .await
     }
+
+    /// The virtual operations of blocks `first..end` with `account_history_api.enum_virtual_ops`
+    /// (appbase encoding), each with its block number, in the node's order (by block), filtered
+    /// by [`virtual_only`]. Pages are followed (`next_block_range_begin`,
+    /// `next_operation_begin`) until the range is done, all on this node.
+    pub async fn enum_virtual_ops(
+        &self,
+        first: u64,
+        end: u64,
+        include_reversible: bool,
+    ) -> Result<Vec<(u64, DecodedOp)>, NodeError> {
+        let mut out = Vec::new();
+        let (mut begin, mut operation) = (first, 0u64);
+        for _ in 0..MAX_VIRTUAL_OP_PAGES {
+            let params = json!({
+                "block_range_begin": begin,
+                "block_range_end": end,
+                "operation_begin": operation,
+                "include_reversible": include_reversible,
+                "group_by_block": false,
+            });
+            let page = self
+                .call(Method::AccountHistoryEnumVirtualOps, params, |result| {
+                    let list = block::field(result, "ops", "result")?;
+                    let ops = block::op_entries_from(list, "result.ops", begin..end)?;
+                    // Nodes that do not page (old Steem) leave the fields out: all in one.
+                    let next = |key: &str| -> Result<u64, NodeError> {
+                        match result.get(key) {
+                            None => Ok(0),
+                            Some(v) => Ok(block::u64_of(v, &format!("result.{key}"))?),
+                        }
+                    };
+                    Ok((
+                        ops,
+                        next("next_block_range_begin")?,
+                        next("next_operation_begin")?,
+                    ))
+                })
+                .await?;
+            let (ops, next_begin, next_operation) = page;
+            out.extend(virtual_only(ops.into_iter()));
+            let done = next_operation == 0 && (next_begin == 0 || next_begin >= end);
+            if done {
+                return Ok(out);
+            }
+            // A page must move forward, or the same page would be asked for ever.
+            if (next_begin, next_operation) <= (begin, operation) || next_begin < first {
+                return Err(NodeError::Malformed(format!(
+                    "enum_virtual_ops page for blocks {begin}..{end} from operation {operation} \
+                     says the next page starts at block {next_begin}, operation {next_operation}"
+                )));
+            }
+            (begin, operation) = (next_begin, next_operation);
+        }
+        Err(NodeError::Malformed(format!(
+            "enum_virtual_ops for blocks {first}..{end} did not end within {MAX_VIRTUAL_OP_PAGES} pages"
+        )))
+    }
+}
+
+/// Most pages [`NodeClient::enum_virtual_ops`] follows for one range before it gives up on the
+/// node (a node whose pages never end).
+const MAX_VIRTUAL_OP_PAGES: usize = 10_000;
+
+/// The virtual operations among entries a node returned for "virtual operations only", all
+/// flagged virtual.
+///
+/// An entry is virtual when the node flags it so (`virtual_op` true or non-zero) or when its
+/// type is a virtual operation type of either chain (`consumer_sdk::ops::VIRTUAL_TOPICS`): old
+/// Steem nodes number virtual operations in `virtual_op` instead of flagging them, and report
+/// block 1,000,000's `producer_reward` with `virtual_op: 0`. An entry that is neither is one of
+/// the block's own operations, sent by a node that ignored `only_virtual`; it is dropped, since
+/// the block itself already carries it.
+fn virtual_only(
+    entries: impl Iterator<Item = (u64, DecodedOp)>,
+) -> impl Iterator<Item = (u64, DecodedOp)> {
+    entries.filter_map(|(block, mut op)| {
+        if op.virtual_op || consumer_sdk::ops::is_virtual_topic(&op.topic) {
+            op.virtual_op = true;
+            Some((block, op))
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@
 //!   answer where one exists for that block number (whatever `only_virtual` says), its ops in
 //!   the legacy encoding for `condenser_api` and the appbase one for `account_history_api`; an
 //!   empty list otherwise.
+//! - `account_history_api.enum_virtual_ops`: the same recorded answers for a range of blocks,
+//!   in the appbase encoding, paged by [`FakeOptions::virtual_ops_page`] operations
+//!   (`next_block_range_begin`, `next_operation_begin`).
 //! - `database_api.get_version` and `condenser_api.get_version` (`chain_id`), and
 //!   `condenser_api.get_config` (`HIVE_CHAIN_ID`, or `STEEM_CHAIN_ID` for Steem's id): the
 //!   chain id of [`FakeOptions::chain_id`].
@@ -44,7 +47,7 @@
 //! request is logged as a [`ServedRequest`] for assertions, with the instants it was read and
 //! its answer was completely written, for latency measurements.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -110,7 +113,7 @@ pub struct StoredBlock {
 #[derive(Debug, Clone)]
 pub struct Chain {
     blocks: BTreeMap<u64, StoredBlock>,
-    ops: HashMap<u64, Value>,
+    ops: BTreeMap<u64, Value>,
     props: Value,
     db_props: Value,
     errors: Vec<Value>,
@@ -153,7 +156,7 @@ impl Chain {
         }
         Ok(Self {
             blocks: BTreeMap::new(),
-            ops: HashMap::new(),
+            ops: BTreeMap::new(),
             props: parse_value(&props_path, &read(&props_path)?)?,
             db_props: parse_value(&db_props_path, &read(&db_props_path)?)?,
             errors,
@@ -613,6 +616,9 @@ pub struct FakeOptions {
     /// replaced), linked among themselves: another chain (a testnet, a mirror) whose blocks
     /// never link to the real ones.
     pub foreign_ids: bool,
+    /// Most operations in one `account_history_api.enum_virtual_ops` page (the request's
+    /// `limit` may lower it).
+    pub virtual_ops_page: usize,
 }
 
 impl FakeOptions {
@@ -629,6 +635,7 @@ impl FakeOptions {
             stale_by: 30,
             chain_id: ChainId::HIVE,
             foreign_ids: false,
+            virtual_ops_page: 1000,
         }
     }
 }
@@ -949,6 +956,7 @@ struct Parsed {
     id: Value,
     block: Option<u64>,
     count: Option<u64>,
+    params: Value,
 }
 
 fn parse_request(body: &[u8]) -> Option<Parsed> {
@@ -964,6 +972,11 @@ fn parse_request(body: &[u8]) -> Option<Parsed> {
             params["starting_block_num"].as_u64(),
             params["count"].as_u64(),
         ),
+        "account_history_api.enum_virtual_ops" => {
+            let begin = params["block_range_begin"].as_u64();
+            let end = params["block_range_end"].as_u64();
+            (begin, begin.zip(end).map(|(b, e)| e.saturating_sub(b)))
+        }
         _ => (None, None),
     };
     Some(Parsed {
@@ -971,6 +984,7 @@ fn parse_request(body: &[u8]) -> Option<Parsed> {
         id: v.get("id").cloned().unwrap_or(Value::Null),
         block,
         count,
+        params: params.clone(),
     })
 }
 
@@ -1138,6 +1152,51 @@ impl Control {
         state.log.len() - 1
     }
 
+    /// One page of `account_history_api.enum_virtual_ops`: the recorded virtual operations of
+    /// blocks `block_range_begin..block_range_end` up to the head (appbase encoding), from
+    /// `operation_begin` on, at most `virtual_ops_page` (or `limit`) of them. An operation's id
+    /// is its block number times 2^32 plus its place in the block's answer, plus one.
+    fn enum_virtual_ops(&self, parsed: &Parsed, head: u64) -> Value {
+        let params = &parsed.params;
+        let begin = params["block_range_begin"].as_u64().unwrap_or(0);
+        let end = params["block_range_end"].as_u64().unwrap_or(0);
+        let from = params["operation_begin"].as_u64().unwrap_or(0);
+        let limit = params["limit"]
+            .as_u64()
+            .map_or(self.options.virtual_ops_page, |l| l as usize)
+            .min(self.options.virtual_ops_page)
+            .max(1);
+        let mut page = Vec::new();
+        let mut next = None;
+        let last = end.min(head.saturating_add(1));
+        for (&number, entries) in self.chain.ops.range(begin..last.max(begin)) {
+            for (i, entry) in entries.as_array().into_iter().flatten().enumerate() {
+                let op_id = (number << 32) + i as u64 + 1;
+                if op_id < from {
+                    continue;
+                }
+                if page.len() == limit {
+                    next = Some((number, op_id));
+                    break;
+                }
+                let mut entry = entry.clone();
+                entry["op"] = op_to_appbase(&entry["op"]);
+                entry["operation_id"] = json!(op_id);
+                page.push(entry);
+            }
+            if next.is_some() {
+                break;
+            }
+        }
+        let (next_block, next_op) = next.unwrap_or((end, 0));
+        json!({
+            "ops": page,
+            "ops_by_block": [],
+            "next_block_range_begin": next_block,
+            "next_operation_begin": next_op,
+        })
+    }
+
     fn method_not_found(&self, parsed: &Parsed) -> String {
         let short = parsed.method.rsplit('.').next().unwrap_or_default();
         let body = json!({
@@ -1252,6 +1311,9 @@ impl Control {
                     json!({"ops": entries})
                 };
                 rpc_result(id, &result.to_string())
+            }
+            "account_history_api.enum_virtual_ops" => {
+                rpc_result(id, &self.enum_virtual_ops(parsed, head).to_string())
             }
             "database_api.get_version" | "condenser_api.get_version" => rpc_result(
                 id,

@@ -811,3 +811,146 @@ fn shutdown_while_every_node_is_down_is_prompt() {
     assert_eq!(result.unwrap().reason, StopReason::Shutdown);
     assert!(sink.blocks().is_empty());
 }
+
+/// The recorded Hive `get_ops_in_block` answer `name` (its `ops` list) as entries of `block`.
+fn recorded_entries(name: &str, block: u64) -> Vec<Value> {
+    let path = data_dir().join(format!(
+        "hive/account_history_api.get_ops_in_block/{name}.pat.json"
+    ));
+    let answer: Value = serde_json::from_str(&read(&path)).unwrap();
+    let mut entries = answer["ops"].as_array().unwrap().clone();
+    for entry in &mut entries {
+        entry["block"] = serde_json::json!(block);
+    }
+    entries
+}
+
+/// The recorded chain with virtual operations in each of the blocks 1,000,001..=1,000,030: the
+/// recorded answers for `only_virtual: true` (two virtual ops) and, every fifth block, for
+/// `only_virtual: false` (a vote, one of the block's own ops, then the same two virtual ops),
+/// as a node that ignores `only_virtual` answers. Returns the chain and, per block, the virtual
+/// op types expected after the block's own ops.
+fn chain_with_virtual_ops() -> (Arc<Chain>, Vec<(u64, Vec<String>)>) {
+    let mut chain = Chain::recorded(&data_dir()).unwrap();
+    let mut expected = vec![(1_000_000, vec!["producer_reward".to_owned()])];
+    for n in 1_000_001..=1_000_030u64 {
+        let name = if n % 5 == 0 {
+            "only_virtual_false"
+        } else {
+            "only_virtual_true"
+        };
+        chain.insert_ops(n, Value::Array(recorded_entries(name, n)));
+        let topics = ["effective_comment_vote", "producer_reward"];
+        expected.push((n, topics.iter().map(|t| t.to_string()).collect()));
+    }
+    (Arc::new(chain), expected)
+}
+
+#[test]
+fn virtual_ops_of_block_ranges_come_from_enum_virtual_ops_in_pages_or_else_per_block() {
+    let (chain, expected) = chain_with_virtual_ops();
+    let (first, last) = (1_000_000, 1_000_049);
+    for mode in [Mode::Irreversible, Mode::Head] {
+        let mut streams = Vec::new();
+        for enum_available in [true, false] {
+            let label = format!("{mode:?}, enum_virtual_ops available: {enum_available}");
+            let mut options = FakeOptions::fixed(1_000_499);
+            options.virtual_ops_page = 7;
+            let node = FakeNode::start(Arc::clone(&chain), options).unwrap();
+            if !enum_available {
+                node.add_rule(Rule {
+                    method: Some("account_history_api.enum_virtual_ops".into()),
+                    block: None,
+                    fault: Fault::MethodNotFound,
+                    times: None,
+                });
+            }
+            let mut config = node_config(vec![node.url()], mode, first, last);
+            config.virtual_ops = true;
+            let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+            result.unwrap();
+            let blocks = sink.blocks();
+            let own = reference(&chain, first, last);
+            assert_eq!(blocks.len(), own.len(), "{label}");
+            for (block, own) in blocks.iter().zip(&own) {
+                let n = block.number;
+                assert_eq!(
+                    block.ops[..own.ops.len()],
+                    own.ops[..],
+                    "{label}: block {n}"
+                );
+                let virtual_ops = &block.ops[own.ops.len()..];
+                let topics: Vec<&str> = virtual_ops.iter().map(|o| o.topic.as_str()).collect();
+                let want: Vec<&str> = expected
+                    .iter()
+                    .find(|(b, _)| *b == n)
+                    .map(|(_, t)| t.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                assert_eq!(topics, want, "{label}: block {n}");
+                assert!(virtual_ops.iter().all(|o| o.virtual_op), "{label}: {n}");
+                // The appbase encoding, like the block's own ops.
+                for op in virtual_ops {
+                    let body: Value = serde_json::from_slice(&op.body).unwrap();
+                    let shares = &body["vesting_shares"];
+                    assert!(
+                        shares.is_null() || shares["nai"].is_string(),
+                        "{label}: {body}"
+                    );
+                }
+            }
+            let requests = node.requests();
+            let count = |m: &str| requests.iter().filter(|r| r.method == m).count();
+            let enum_calls = count("account_history_api.enum_virtual_ops");
+            let per_block = count("account_history_api.get_ops_in_block");
+            if enum_available {
+                // 61 virtual ops in chunks of 10 blocks, 7 a page: more than one page per
+                // chunk, and no call per block.
+                assert!(
+                    enum_calls > 5,
+                    "{label}: {enum_calls} enum_virtual_ops calls"
+                );
+                // Head mode asks for its first block alone (and that block's virtual ops).
+                assert!(
+                    per_block <= 1,
+                    "{label}: {per_block} get_ops_in_block calls"
+                );
+            } else {
+                assert_eq!(per_block, (last - first + 1) as usize, "{label}");
+            }
+            streams.push(blocks);
+        }
+        assert_eq!(
+            streams[0], streams[1],
+            "{mode:?}: ranges and single blocks differ"
+        );
+    }
+}
+
+#[test]
+fn a_steem_node_is_asked_for_virtual_ops_per_block() {
+    let (chain, _) = chain_with_virtual_ops();
+    let mut options = FakeOptions::fixed(1_000_499);
+    options.chain_id = consumer_sdk::ChainId::STEEM;
+    let node = FakeNode::start(Arc::clone(&chain), options).unwrap();
+    let mut config = node_config(vec![node.url()], Mode::Irreversible, 1_000_000, 1_000_019);
+    config.virtual_ops = true;
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    let virtual_ops: usize = sink
+        .blocks()
+        .iter()
+        .map(|b| b.ops.iter().filter(|o| o.virtual_op).count())
+        .sum();
+    assert_eq!(virtual_ops, 1 + 19 * 2);
+    let requests = node.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method != "account_history_api.enum_virtual_ops")
+    );
+    let per_block = requests
+        .iter()
+        .filter(|r| r.method.ends_with("get_ops_in_block"))
+        .count();
+    assert_eq!(per_block, 20);
+}

@@ -229,10 +229,22 @@ pub const KNOWN_TOPICS: &[&str] = &[
     "declined_voting_rights",
 ];
 
+/// Where the virtual operations start in [`KNOWN_TOPICS`].
+const FIRST_VIRTUAL: usize = 57;
+
+/// The virtual operation types of [`KNOWN_TOPICS`]: produced by the chain itself (rewards,
+/// fills, payouts, ...), never signed in a transaction.
+pub const VIRTUAL_TOPICS: &[&str] = KNOWN_TOPICS.split_at(FIRST_VIRTUAL).1;
+
 /// Whether either chain has an op type of this topic (a name without the `_operation`
 /// suffix). A topic filter naming anything else never matches.
 pub fn is_known_topic(topic: &str) -> bool {
     KNOWN_TOPICS.contains(&topic)
+}
+
+/// Whether this topic is a virtual operation type of either chain ([`VIRTUAL_TOPICS`]).
+pub fn is_virtual_topic(topic: &str) -> bool {
+    VIRTUAL_TOPICS.contains(&topic)
 }
 
 /// A string borrowed from the input when it has no escapes.

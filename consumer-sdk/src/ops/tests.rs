@@ -247,6 +247,10 @@ fn view_errors_name_what_is_wrong() {
     assert_eq!(raw.parse::<Value>().unwrap()["x"], 1);
     assert!(Operation::decode("no_such_op", b"\xff").is_err());
     assert!(!is_known_topic("coment") && is_known_topic("comment"));
+    assert_eq!(VIRTUAL_TOPICS.first(), Some(&"fill_convert_request"));
+    assert_eq!(KNOWN_TOPICS[FIRST_VIRTUAL - 1], "smt_contribute");
+    assert!(is_virtual_topic("producer_reward") && is_virtual_topic("effective_comment_vote"));
+    assert!(!is_virtual_topic("vote") && !is_virtual_topic("custom_json"));
 }
 
 #[test]
