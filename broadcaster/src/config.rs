@@ -206,7 +206,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", env = "BROADCASTER_STOP_BLOCK", value_parser = clap::value_parser!(u64).range(1..))]
     pub stop_block: Option<u64>,
 
-    /// Also fetch each block's virtual operations (get_ops_in_block) and publish them after its own
+    /// Also fetch each block's virtual operations (enum_virtual_ops over ranges on Hive, else get_ops_in_block) and publish them after its own
     #[arg(long, env = "BROADCASTER_VIRTUAL_OPS")]
     pub virtual_ops: bool,
 

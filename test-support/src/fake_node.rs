@@ -619,6 +619,8 @@ pub struct FakeOptions {
     /// Most operations in one `account_history_api.enum_virtual_ops` page (the request's
     /// `limit` may lower it).
     pub virtual_ops_page: usize,
+    /// Added before every answer is written, like the round trip to a distant node.
+    pub latency: Duration,
 }
 
 impl FakeOptions {
@@ -636,6 +638,7 @@ impl FakeOptions {
             chain_id: ChainId::HIVE,
             foreign_ids: false,
             virtual_ops_page: 1000,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -874,6 +877,12 @@ async fn serve(mut stream: TcpStream, control: Arc<Control>, mut stop: watch::Re
             },
         };
         let (answer, logged) = control.answer(&request.body);
+        if !control.options.latency.is_zero() {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(control.options.latency) => {}
+            }
+        }
         match answer {
             Answer::Json(body) => {
                 if !write_response(&mut stream, "200 OK", "application/json", body.as_bytes()).await

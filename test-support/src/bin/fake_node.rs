@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use test_support::fake_node::{Chain, FakeNode, FakeOptions, HeadSchedule, Symbols};
+use test_support::fake_node::{Chain, FakeNode, FakeOptions, Fault, HeadSchedule, Rule, Symbols};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ChainKind {
@@ -64,6 +64,13 @@ struct Args {
     /// Serve the blocks with other ids (linked among themselves): another chain's node
     #[arg(long)]
     foreign_ids: bool,
+    /// Wait this long before each answer (a distant node's round trip)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Answer "Could not find method" to this JSON-RPC method (repeatable), like a node
+    /// without that API
+    #[arg(long, value_name = "METHOD")]
+    without: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,8 +111,17 @@ fn main() -> anyhow::Result<()> {
     options.seed = args.seed;
     options.chain_id = args.chain_id.id();
     options.foreign_ids = args.foreign_ids;
+    options.latency = Duration::from_millis(args.latency_ms);
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     let node = FakeNode::start(Arc::new(chain), options)?;
+    for method in args.without {
+        node.add_rule(Rule {
+            method: Some(method),
+            block: None,
+            fault: Fault::MethodNotFound,
+            times: None,
+        });
+    }
     let mut out = std::io::stdout();
     writeln!(out, "{}", node.url())?;
     out.flush()?;
