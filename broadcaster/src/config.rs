@@ -5,6 +5,7 @@
 //! [`Cli::into_config`] checks the combinations and produces the [`Config`] that [`crate::run`]
 //! takes. [`Tuning`] holds the timing knobs that are not flags (tests shrink them).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -233,6 +234,17 @@ pub struct Cli {
     /// Seconds before a node request is abandoned (connect and whole answer); fractions allowed
     #[arg(long, value_name = "SECS", env = "BROADCASTER_REQUEST_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
     pub request_timeout: Duration,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9184`; port 0 picks a free port, logged at start)
+    #[arg(long, value_name = "ADDR", env = "BROADCASTER_METRICS", value_parser = parse_metrics_addr)]
+    pub metrics: Option<SocketAddr>,
+}
+
+/// `--metrics`: an IP address and a port.
+fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("{s:?} is not an address and port such as 127.0.0.1:9184 or [::1]:9184")
+    })
 }
 
 /// Where blocks come from.
@@ -346,6 +358,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The chain to follow (`None`: the ring's, else the one the nodes agree on).
     pub chain: Option<Chain>,
+    /// Where to serve Prometheus metrics (`None`: not served).
+    pub metrics: Option<SocketAddr>,
     /// Knobs that are not flags.
     pub tuning: Tuning,
 }
@@ -377,6 +391,7 @@ impl Config {
             skip_bad_lines: false,
             request_timeout: Duration::from_secs(5),
             chain: None,
+            metrics: None,
             tuning: Tuning::default(),
         }
     }
@@ -466,6 +481,7 @@ impl Cli {
             skip_bad_lines: self.skip_bad_lines,
             request_timeout: self.request_timeout,
             chain: self.chain,
+            metrics: self.metrics,
             tuning: Tuning {
                 tip_poll_interval: Duration::from_millis(self.tip_poll_ms),
                 ..Tuning::default()

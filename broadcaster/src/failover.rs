@@ -285,6 +285,7 @@ impl Pool {
         });
         if let Some(next) = next {
             state.current = next;
+            crate::metrics::failover();
             info!(
                 node = self.url(from),
                 "{why}; asking {} next",
@@ -316,6 +317,14 @@ impl Pool {
                     return (idx, reply);
                 }
                 Err(NodeError::MethodNotFound { method, message }) => {
+                    crate::metrics::fault(
+                        self.url(idx),
+                        &NodeError::MethodNotFound {
+                            method,
+                            message: String::new(),
+                        },
+                        false,
+                    );
                     let mut state = self.lock();
                     let known = state.health[idx].missing & method.bit() != 0;
                     state.health[idx].missing |= method.bit();
@@ -333,6 +342,7 @@ impl Pool {
                 }
                 Err(e) => match e.fault() {
                     crate::node::Fault::Deterministic => {
+                        crate::metrics::fault(self.url(idx), &e, false);
                         let cooldown = self.tuning.refusal_cooldown;
                         warn!(
                             node = self.url(idx),
@@ -432,6 +442,7 @@ impl Pool {
             return Ok(true);
         }
         let already = matches!(health.chain, ChainCheck::Foreign { id: known, .. } if known == id);
+        crate::metrics::chain_rejected(self.url(idx));
         health.chain = ChainCheck::Foreign {
             id,
             until: now + self.tuning.chain_check_interval,
@@ -584,6 +595,7 @@ impl Pool {
     }
 
     fn succeeded(&self, idx: usize) {
+        crate::metrics::answered(self.url(idx));
         let mut state = self.lock();
         let health = &mut state.health[idx];
         if health.logged_fault.take().is_some() {
@@ -619,8 +631,10 @@ impl Pool {
         }
         health.cooldown_until = Some(Instant::now() + cooldown);
         let failures = health.failures;
-        if state.current == idx {
+        crate::metrics::fault(self.url(idx), error, true);
+        if state.current == idx && n > 1 {
             state.current = (idx + 1) % n;
+            crate::metrics::failover();
         }
         let next = state.current;
         // Once per node and kind of fault: requests in flight that fail together, and the

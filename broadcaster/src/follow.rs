@@ -55,6 +55,8 @@ use crate::node::{FetchedBlock, MAX_RANGE, NodeError};
 pub(crate) struct Progress {
     /// Newest head block seen on any node (0: unknown).
     pub head: AtomicU64,
+    /// Newest last irreversible block seen on any node (0: unknown).
+    pub irreversible: AtomicU64,
 }
 
 /// A spawned task that is aborted when dropped, so abandoned fetches do not linger.
@@ -216,6 +218,9 @@ impl Follower {
         self.progress
             .head
             .fetch_max(props.head_block_number, Ordering::Relaxed);
+        self.progress
+            .irreversible
+            .fetch_max(self.irreversible, Ordering::Relaxed);
     }
 
     async fn poll(&mut self) -> Result<(), Halt> {

@@ -24,6 +24,7 @@ pub mod config;
 pub mod failover;
 mod follow;
 mod json;
+pub mod metrics;
 pub mod node;
 pub mod replay;
 pub mod ring_sink;

@@ -121,6 +121,10 @@ fn run(config: broadcaster::Config) -> anyhow::Result<()> {
         broadcaster::replay::check(path, config.skip_bad_lines)
             .context("cannot replay the file")?;
     }
+    if let Some(addr) = config.metrics {
+        let bound = broadcaster::metrics::serve(addr)?;
+        info!(address = %bound, "serving metrics at http://{bound}/metrics");
+    }
     let mut sink = open_ring(&config.ring_path, config.ring_size)?;
     info!(
         ring = %sink.publisher().path().display(),

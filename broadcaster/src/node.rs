@@ -445,6 +445,7 @@ impl NodeClient {
         // Relaxed: the id only has to differ between calls; nothing is ordered by it.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method.name(), "params": params});
+        crate::metrics::request(self.url(), method.name());
         let response = self
             .http
             .post(self.url.clone())
@@ -671,7 +672,8 @@ impl NodeClient {
         )))
     }
 
-    /// The virtual operations of one block (`only_virtual`), filtered by [`virtual_only`].
+    /// The virtual operations of one block (`only_virtual`): entries the node flags virtual or
+    /// whose type is a virtual operation type (see `virtual_only` in the source).
     ///
     /// `include_reversible` asks Hive's `account_history_api` for blocks above the last
     /// irreversible one; Steem ignores it and returns nothing for them.
@@ -707,7 +709,7 @@ impl NodeClient {
 
     /// The virtual operations of blocks `first..end` with `account_history_api.enum_virtual_ops`
     /// (appbase encoding), each with its block number, in the node's order (by block), filtered
-    /// by [`virtual_only`]. Pages are followed (`next_block_range_begin`,
+    /// like [`NodeClient::get_ops_in_block`]. Pages are followed (`next_block_range_begin`,
     /// `next_operation_begin`) until the range is done, all on this node.
     pub async fn enum_virtual_ops(
         &self,

@@ -107,7 +107,9 @@ impl Sink for RingSink {
             // Nothing of the block is visible: drop it so the next attempt starts clean.
             self.publisher.abort_block();
             SinkError::Backend(Box::new(e))
-        })
+        })?;
+        crate::metrics::ring(self.publisher.capacity(), self.publisher.written_bytes());
+        Ok(())
     }
 
     fn heartbeat(&mut self) {

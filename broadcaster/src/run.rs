@@ -137,6 +137,8 @@ struct Stats {
     blocks: u64,
     ops: u64,
     last_block: Option<u64>,
+    /// Timestamp of the last block published by this process.
+    last_timestamp: Option<u32>,
     window_start: Instant,
     window_blocks: u64,
     window_ops: u64,
@@ -226,6 +228,7 @@ async fn publish_loop(
         blocks: 0,
         ops: 0,
         last_block: resume,
+        last_timestamp: None,
         window_start: Instant::now(),
         window_blocks: 0,
         window_ops: 0,
@@ -327,7 +330,15 @@ async fn publish_loop(
                 info!(last_block = ?stats.last_block, "stopping on request");
                 return Ok(stats.summary(StopReason::Shutdown));
             }
-            _ = heartbeat.tick() => sink.heartbeat(),
+            _ = heartbeat.tick() => {
+                sink.heartbeat();
+                // Relaxed: statistics.
+                crate::metrics::progress(
+                    progress.head.load(Ordering::Relaxed),
+                    progress.irreversible.load(Ordering::Relaxed),
+                    stats.last_block.zip(stats.last_timestamp),
+                );
+            }
             _ = report.tick() => stats.report(&progress),
             item = rx.recv(), if source.is_some() => match item {
                 Some(fetched) => {
@@ -341,6 +352,8 @@ async fn publish_loop(
                     stats.window_blocks += 1;
                     stats.window_ops += block.ops.len() as u64;
                     stats.last_block = Some(block.number);
+                    stats.last_timestamp = Some(block.timestamp);
+                    crate::metrics::published(block.number, block.timestamp, &block.ops);
                     if config.stop_block.is_some_and(|stop| block.number >= stop) {
                         info!(block = block.number, "published the stop block");
                         return Ok(stats.summary(StopReason::StopBlock));

@@ -143,6 +143,12 @@ impl Publisher {
         self.map.capacity
     }
 
+    /// Bytes written into the ring since it was created (records of committed blocks, and of
+    /// the open one): the write position, which only grows.
+    pub fn written_bytes(&self) -> u64 {
+        self.core.position()
+    }
+
     /// This publisher's epoch (one more than the previous publisher's).
     pub fn epoch(&self) -> u64 {
         self.epoch

@@ -4,6 +4,7 @@
 //! idle broadcaster logs (`progress`).
 
 mod live;
+mod metrics;
 mod node;
 mod processes;
 mod progress;

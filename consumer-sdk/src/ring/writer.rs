@@ -86,6 +86,11 @@ pub(crate) struct WriterCore {
 
 #[cfg(any(feature = "writer", test, loom))]
 impl WriterCore {
+    /// Where the next record goes: bytes written since the ring was created.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// A writer for a freshly initialised, empty ring.
     pub(crate) fn fresh() -> WriterCore {
         WriterCore {
