@@ -1,35 +1,29 @@
-//! Plumbing shared by the example bots (`dump`, `new-posts`, `transfers`, `vote-stats`).
+//! What the example bots (`dump`, `new-posts`, `transfers`, `vote-stats`) share beyond the SDK's
+//! [`consumer_sdk::Bot`] loop: their command-line options, their output and exit codes.
 //!
 //! # Semantics
 //!
-//! * **Stopping.** [`stop_on_signals`] turns SIGTERM and SIGINT into a raised flag. The
-//!   subscriber and [`Feed::next`] notice it within one wait, and the bot then finishes cleanly:
-//!   it flushes its output, saves its cursor and exits 0.
+//! The loop itself (waiting for the ring, stopping on SIGTERM/SIGINT, reports of lag, gaps and
+//! a dead broadcaster, cursors saved at least once) is the SDK's [`consumer_sdk::Bot`]; see its
+//! documentation. What is added here:
+//!
 //! * **Closed stdout.** A bot whose reader went away (EPIPE) exits 0: [`exit_code`] treats a
 //!   broken pipe as the end of the job, not as a failure.
-//! * **Missing ring.** The broadcaster may start after the bots: [`Feed::open`] waits for the
-//!   ring file to appear, polling every 200 ms, and says so once on stderr.
-//! * **Reports, not crashes.** [`Feed::next`] reports a lapped reader (`Lagged`, with the counts
-//!   of lost records) and a replaced ring (`Gap`) on stderr and keeps reading. A dead or silent
-//!   broadcaster is reported once and waited out; its return is reported once.
-//! * **Cursors: at least once.** [`Checkpoint::save`] flushes stdout before saving the cursor,
-//!   so an op is never marked done before its output left the process. A bot killed between the
-//!   two prints that op again after a restart; nothing is ever skipped.
+//! * **Output before cursor.** [`Out`] flushes every line as it is written, so when a bot then
+//!   saves its cursor the output is already out of the process: an op is never marked done
+//!   before its output left. A bot killed between the two prints that op again after a
+//!   restart; nothing is ever skipped.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use anyhow::Context as _;
-use consumer_sdk::{
-    BlockEnd, Cursor, CursorFile, Event, Op, ProducerStatus, RecvError, Start, Subscriber,
-};
+use consumer_sdk::{Bot, BotBuilder, CursorSaves, Start};
 use std::fmt;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Prints one line on stderr, prefixed with the program's name. Never fails: a message that
 /// cannot be written is dropped.
@@ -56,15 +50,12 @@ fn program_name() -> &'static str {
     })
 }
 
-/// How long [`Feed::open`] sleeps between two looks for a ring file that does not exist yet.
-pub const RING_POLL: Duration = Duration::from_millis(200);
-
-/// How long a bot's main loop waits for an event before it looks around (stop flag, broadcaster
-/// health, `--until-block` reached): pass it to [`Feed::next`].
-pub const IDLE_POLL: Duration = Duration::from_millis(250);
-
-/// How often a cursor that moved past ops without output is saved (see [`Checkpoint`]).
+/// How often a bot that prints only some of the ops it reads saves a cursor that moved past ops
+/// without output (see [`CursorSaves::Every`]).
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a bot's loop waits for an event before it looks around (stop flag, reports due).
+pub const IDLE_POLL: Duration = Duration::from_millis(250);
 
 // ------------------------------------------------------------------------------ CLI --
 
@@ -103,15 +94,41 @@ impl FromStr for StartAt {
 }
 
 impl StartAt {
-    /// The subscriber start for this choice, or just after `cursor` when one was saved.
-    pub fn or_after(self, cursor: Option<Cursor>) -> Start {
-        match (cursor, self) {
-            (Some(c), _) => Start::After(c),
-            (None, StartAt::Latest) => Start::Latest,
-            (None, StartAt::Earliest) => Start::Earliest,
-            (None, StartAt::Block(n)) => Start::Block(n),
+    /// The subscriber start for this choice (a saved cursor, when there is one, wins: see
+    /// [`bot`]).
+    pub fn start(self) -> Start {
+        match self {
+            StartAt::Latest => Start::Latest,
+            StartAt::Earliest => Start::Earliest,
+            StartAt::Block(n) => Start::Block(n),
         }
     }
+}
+
+/// The SDK bot loop for an example bot: `topics` of `ring` (every topic when empty), starting at
+/// `from` unless `cursor` names a file holding a saved position, which is then resumed after
+/// and kept up to date. Notices go to stderr, prefixed with the program's name.
+pub fn bot(ring: &str, topics: &[&str], from: StartAt, cursor: Option<PathBuf>) -> BotBuilder {
+    let mut builder = Bot::builder(ring).start(from.start());
+    if !topics.is_empty() {
+        builder = builder.topics(topics.iter().copied());
+    }
+    if let Some(cursor) = cursor {
+        builder = builder.cursor_file(cursor);
+    }
+    builder
+}
+
+/// [`bot`] for a bot that prints only some of the ops it reads: the cursor is saved right
+/// after each line printed (by the bot, with [`Bot::save`]) and otherwise every
+/// [`SAVE_EVERY`].
+pub fn sparse_bot(
+    ring: &str,
+    topics: &[&str],
+    from: StartAt,
+    cursor: Option<PathBuf>,
+) -> BotBuilder {
+    bot(ring, topics, from, cursor).save_cursor(CursorSaves::Every(SAVE_EVERY))
 }
 
 /// Checks that `--until-block` does not come before `--from`.
@@ -137,9 +154,9 @@ pub struct PositionArgs {
     pub cursor: Option<PathBuf>,
 }
 
-/// Checks a `--ring` value the way the SDK resolves it.
+/// Checks a `--ring` value the way the SDK takes it ([`consumer_sdk::RingPath`]).
 pub fn parse_ring(s: &str) -> Result<String, String> {
-    consumer_sdk::resolve(s)
+    s.parse::<consumer_sdk::RingPath>()
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
@@ -177,16 +194,6 @@ pub fn parse_account(s: &str) -> Result<String, String> {
 }
 
 // ---------------------------------------------------------------------- process edge --
-
-/// A flag raised by SIGTERM and SIGINT, for [`Feed::open`] and the bot's loop.
-pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing a signal handler")?;
-    }
-    Ok(stop)
-}
 
 /// The exit code for a bot's result: 0 on success and when stdout was closed under it
 /// (broken pipe), 1 otherwise, after printing the error and its causes on stderr.
@@ -271,351 +278,6 @@ impl Out {
     }
 }
 
-// ---------------------------------------------------------------------------- feed --
-
-/// What a bot's handler did with one op (see [`Feed::for_each_op`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// Nothing to print: the cursor moves on and is saved within [`SAVE_EVERY`].
-    Passed,
-    /// It printed something: the cursor is saved now, after the output.
-    Printed,
-    /// It printed something and the bot is done.
-    Last,
-}
-
-/// What [`Feed::next`] returns.
-#[derive(Debug)]
-pub enum Next {
-    /// An op of the subscribed topics, or the end of a block.
-    Event(Event),
-    /// Nothing arrived within the timeout.
-    Idle,
-    /// The stop flag was raised (SIGTERM, SIGINT).
-    Stopped,
-    /// Every op through the block given to [`Feed::until_block`] was delivered.
-    Done,
-}
-
-/// A subscriber with the bots' policies: stop flag, lag and gap reports, broadcaster health,
-/// an optional last block.
-#[derive(Debug)]
-pub struct Feed {
-    sub: Subscriber,
-    stop: Arc<AtomicBool>,
-    /// Events of blocks below this are dropped (starting at a block the ring has not reached).
-    first_block: u64,
-    until: Option<u64>,
-    done: bool,
-    producer_down: bool,
-}
-
-impl Feed {
-    /// Subscribes to `topics` (every topic if empty) of `ring`, starting at `start`, waiting for
-    /// the ring file to appear if it does not exist yet. `Ok(None)`: `stop` was raised while
-    /// waiting.
-    ///
-    /// `Start::Block(n)` for a block the ring has not reached yet waits for it (instead of the
-    /// SDK's `BlockNotYet` error); a block already overwritten is an error.
-    pub fn open(
-        ring: &str,
-        topics: &[String],
-        start: Start,
-        stop: Arc<AtomicBool>,
-    ) -> anyhow::Result<Option<Feed>> {
-        let mut waiting = false;
-        let builder = loop {
-            match Subscriber::open(ring) {
-                Ok(b) => break b,
-                Err(consumer_sdk::Error::NotFound { path }) => {
-                    if !waiting {
-                        note!(
-                            "{}: no ring yet; waiting for the broadcaster to create it",
-                            path.display()
-                        );
-                        waiting = true;
-                    }
-                }
-                Err(e) => return Err(e).context("opening the ring"),
-            }
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            std::thread::sleep(RING_POLL);
-        };
-        let mut first_block = 0;
-        let sub = match with_topics(builder, topics)
-            .stop_flag(Arc::clone(&stop))
-            .start(start)
-        {
-            Ok(sub) => sub,
-            Err(consumer_sdk::Error::BlockNotYet { block, .. }) => {
-                // Start just after every op of the block before, whenever it comes; the SDK skips
-                // ops up to that cursor as they arrive, and the block ends before `block` are
-                // dropped here.
-                first_block = block;
-                let start = match block.checked_sub(1) {
-                    Some(before) => Start::After(Cursor {
-                        block: before,
-                        index_in_block: u32::MAX,
-                        trx_index: 0,
-                        op_index: 0,
-                    }),
-                    None => Start::Earliest,
-                };
-                note!("block {block} is not in the ring yet; waiting for it");
-                with_topics(Subscriber::open(ring)?, topics)
-                    .stop_flag(Arc::clone(&stop))
-                    .start(start)?
-            }
-            Err(e) => return Err(e).context("positioning in the ring"),
-        };
-        Ok(Some(Feed {
-            sub,
-            stop,
-            first_block,
-            until: None,
-            done: false,
-            producer_down: false,
-        }))
-    }
-
-    /// End with [`Next::Done`] once every op through block `n` was delivered: after the end
-    /// of block `n` (or of the first block after it, if `n` does not exist), or when the reader
-    /// is caught up and the ring's last committed block is `n` or later. Ops of later blocks are
-    /// never delivered.
-    pub fn until_block(mut self, n: Option<u64>) -> Feed {
-        self.until = n;
-        self
-    }
-
-    /// The loop of a bot that handles ops one by one: each op goes to `handle`, which prints
-    /// what it has to say about it; the cursor moves past every op and is saved right after
-    /// output (so an op is never marked done before its line left the process), at block ends
-    /// and while idle when [`SAVE_EVERY`] is due. Returns, with the cursor saved, when the
-    /// stop flag is raised, the last block is done, or `handle` says so.
-    pub fn for_each_op(
-        &mut self,
-        checkpoint: &mut Checkpoint,
-        out: &mut Out,
-        mut handle: impl FnMut(&Op, &mut Out) -> anyhow::Result<Handled>,
-    ) -> anyhow::Result<()> {
-        loop {
-            match self.next(IDLE_POLL)? {
-                Next::Stopped | Next::Done => break,
-                Next::Idle => checkpoint.save_if_due(out)?,
-                Next::Event(Event::BlockEnd(end)) => {
-                    checkpoint.block_end(&end);
-                    checkpoint.save_if_due(out)?;
-                }
-                Next::Event(Event::Op(op)) => {
-                    let handled = handle(&op, out)?;
-                    checkpoint.advance(op.cursor());
-                    match handled {
-                        Handled::Passed => {}
-                        Handled::Printed => checkpoint.save(out)?,
-                        Handled::Last => break,
-                    }
-                }
-            }
-        }
-        checkpoint.save(out)
-    }
-
-    /// The next event, waiting at most `timeout`. Lag and gap reports are printed on stderr and
-    /// reading goes on; so are changes of the broadcaster's health, looked at whenever no event
-    /// is ready. Errors are those reading cannot continue after (a corrupt ring).
-    pub fn next(&mut self, timeout: Duration) -> anyhow::Result<Next> {
-        loop {
-            if self.done {
-                return Ok(Next::Done);
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(Next::Stopped);
-            }
-            // Read before receiving: when the receive then finds nothing, every block through
-            // this one has been received.
-            let committed = self.sub.committed_block();
-            match self.sub.recv_timeout(timeout) {
-                Ok(Some(Event::Op(op))) => {
-                    if op.block() < self.first_block {
-                        continue;
-                    }
-                    if self.until.is_some_and(|n| op.block() > n) {
-                        self.done = true;
-                        continue;
-                    }
-                    return Ok(Next::Event(Event::Op(op)));
-                }
-                Ok(Some(Event::BlockEnd(end))) => {
-                    if end.block < self.first_block {
-                        continue;
-                    }
-                    self.done = self.until.is_some_and(|n| end.block >= n);
-                    return Ok(Next::Event(Event::BlockEnd(end)));
-                }
-                Ok(None) => {
-                    self.watch_producer();
-                    if let (Some(n), Some(c)) = (self.until, committed) {
-                        self.done = c >= n;
-                    }
-                    if !self.done {
-                        return Ok(Next::Idle);
-                    }
-                }
-                Err(RecvError::Stopped) => return Ok(Next::Stopped),
-                Err(
-                    e @ (RecvError::Lagged { .. }
-                    | RecvError::Gap { .. }
-                    | RecvError::UpstreamGap { .. }),
-                ) => {
-                    note!("{e}; reading on");
-                }
-                Err(e) => return Err(e).context("reading the ring"),
-            }
-        }
-    }
-
-    fn watch_producer(&mut self) {
-        match self.sub.producer_status() {
-            ProducerStatus::Alive { pid, epoch } => {
-                if self.producer_down {
-                    note!("broadcaster is back (pid {pid}, epoch {epoch}); reading on");
-                    self.producer_down = false;
-                }
-            }
-            ProducerStatus::Stale {
-                pid, silent_for, ..
-            } => {
-                if !self.producer_down {
-                    note!(
-                        "broadcaster (pid {pid}) silent for {} s; waiting for it",
-                        silent_for.as_secs()
-                    );
-                    self.producer_down = true;
-                }
-            }
-            ProducerStatus::Dead { pid, .. } => {
-                if !self.producer_down {
-                    note!("broadcaster (pid {pid}) is not running; waiting for it to come back");
-                    self.producer_down = true;
-                }
-            }
-            // The subscriber moves to the new file by itself and reports any gap.
-            ProducerStatus::Replaced => {}
-        }
-    }
-}
-
-fn with_topics(builder: consumer_sdk::Builder, topics: &[String]) -> consumer_sdk::Builder {
-    if topics.is_empty() {
-        builder
-    } else {
-        builder.topics(topics.iter().cloned())
-    }
-}
-
-// ---------------------------------------------------------------------- checkpoint --
-
-/// A bot's position and its optional cursor file.
-///
-/// The position moves with every event handled: to an op's cursor, or at a block end to the
-/// last op of that block (all topics counted), so a restart does not walk again through ops it
-/// filtered out. A cursor set at a block end has `trx_index` and `op_index` 0, since the op it
-/// names was not read.
-#[derive(Debug)]
-pub struct Checkpoint {
-    file: Option<CursorFile>,
-    at: Option<Cursor>,
-    saved: Option<Cursor>,
-    last_save: Instant,
-}
-
-impl Checkpoint {
-    /// A checkpoint saved to `file`, or kept in memory only.
-    pub fn new(file: Option<PathBuf>) -> Checkpoint {
-        Checkpoint {
-            file: file.map(CursorFile::new),
-            at: None,
-            saved: None,
-            last_save: Instant::now(),
-        }
-    }
-
-    /// The cursor saved by an earlier run, if any. A cursor file whose directory does not exist
-    /// is an error now, rather than at the first save.
-    pub fn load(&mut self) -> anyhow::Result<Option<Cursor>> {
-        let Some(file) = &self.file else {
-            return Ok(None);
-        };
-        let dir = match file.path().parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => std::path::Path::new("."),
-        };
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "cursor file {}: the directory {} does not exist",
-                file.path().display(),
-                dir.display()
-            );
-        }
-        let cursor = file.load()?;
-        self.saved = cursor;
-        Ok(cursor)
-    }
-
-    /// Every op up to and including `cursor` is handled.
-    pub fn advance(&mut self, cursor: Cursor) {
-        self.at = Some(cursor);
-    }
-
-    /// Every op of block `end` is handled.
-    pub fn block_end(&mut self, end: &BlockEnd) {
-        let Some(last) = end.op_count.checked_sub(1) else {
-            return;
-        };
-        let index_in_block = u32::try_from(last).unwrap_or(u32::MAX);
-        // The last op of the block was handled already: keep its full cursor.
-        if self
-            .at
-            .is_some_and(|c| c.block == end.block && c.index_in_block == index_in_block)
-        {
-            return;
-        }
-        self.at = Some(Cursor {
-            block: end.block,
-            index_in_block,
-            trx_index: 0,
-            op_index: 0,
-        });
-    }
-
-    /// Flushes `out`, then saves the position if it moved: output first, so an op is never
-    /// marked done before it was printed.
-    pub fn save(&mut self, out: &mut Out) -> anyhow::Result<()> {
-        out.flush().context("writing to stdout")?;
-        let (Some(file), Some(at)) = (&self.file, self.at) else {
-            return Ok(());
-        };
-        if self.saved != Some(at) {
-            file.save(&at).context("saving the cursor")?;
-            self.saved = Some(at);
-            self.last_save = Instant::now();
-        }
-        Ok(())
-    }
-
-    /// [`Checkpoint::save`], if the last save is [`SAVE_EVERY`] old: for positions that moved
-    /// past ops without output.
-    pub fn save_if_due(&mut self, out: &mut Out) -> anyhow::Result<()> {
-        if self.last_save.elapsed() >= SAVE_EVERY {
-            self.save(out)
-        } else {
-            Ok(())
-        }
-    }
-}
-
 // ------------------------------------------------------------------------ formatting --
 
 /// Formats seconds since the Unix epoch as a UTC date and time the way nodes print block
@@ -671,14 +333,8 @@ mod tests {
         assert_eq!("48403720".parse(), Ok(StartAt::Block(48_403_720)));
         assert!("-1".parse::<StartAt>().is_err());
         assert!("Latest".parse::<StartAt>().is_err());
-        let c = Cursor {
-            block: 5,
-            index_in_block: 2,
-            trx_index: 1,
-            op_index: 0,
-        };
-        assert_eq!(StartAt::Latest.or_after(Some(c)), Start::After(c));
-        assert_eq!(StartAt::Block(9).or_after(None), Start::Block(9));
+        assert_eq!(StartAt::Latest.start(), Start::Latest);
+        assert_eq!(StartAt::Block(9).start(), Start::Block(9));
         assert!(check_until(StartAt::Block(9), Some(8)).is_err());
         assert!(check_until(StartAt::Block(9), Some(9)).is_ok());
         assert!(check_until(StartAt::Latest, Some(1)).is_ok());

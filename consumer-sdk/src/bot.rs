@@ -16,6 +16,21 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// How often a cursor that moved past filtered-out ops is saved.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// When a [`Bot`] with a [cursor file](BotBuilder::cursor_file) saves its position (each save
+/// writes a small file and renames it over the old one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CursorSaves {
+    /// After each op handled (the default): a restart redelivers at most the op that was being
+    /// handled.
+    EachOp,
+    /// At most once per interval, plus when the bot stops and whenever [`Bot::save`] is called:
+    /// for busy bots, where a file write per op costs too much. A restart redelivers the ops
+    /// handled since the last save (at least once, never skipped); a bot that must not repeat
+    /// some output calls [`Bot::save`] right after producing it.
+    Every(Duration),
+}
+
 /// Something a bot operator should know; given to the [notice handler](BotBuilder::on_notice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,6 +57,16 @@ pub enum Notice {
         lost: u64,
         /// Records lost of the bot's topics.
         lost_matching: u64,
+    },
+    /// Blocks were lost before they reached this ring (a gap notice written by the bridge
+    /// that fed it, after its upstream ring lapped it); reading goes on after them.
+    UpstreamGap {
+        /// First block lost.
+        from_block: u64,
+        /// Last block lost.
+        to_block: u64,
+        /// Ops those blocks held, when known.
+        lost_ops: Option<u64>,
     },
     /// The ring file was replaced by one without the blocks after `last_seen`.
     Gap {
@@ -90,6 +115,18 @@ impl fmt::Display for Notice {
                 "lagged behind the writer: {lost} records lost ({lost_matching} of the \
                  subscribed topics); reading on from the oldest block in the ring"
             ),
+            Notice::UpstreamGap {
+                from_block,
+                to_block,
+                lost_ops,
+            } => write!(
+                f,
+                "blocks {from_block}..={to_block} were lost upstream and never reached this ring \
+                 ({}); reading on",
+                lost_ops.map_or("number of ops lost unknown".to_string(), |n| format!(
+                    "{n} ops lost"
+                ))
+            ),
             Notice::Gap {
                 last_seen,
                 resumed_at,
@@ -137,6 +174,15 @@ pub enum BotError {
     /// The cursor file could not be read or written.
     #[error("cursor: {0}")]
     Cursor(#[source] Error),
+    /// The directory of the cursor file does not exist (checked at open, not at the first
+    /// save).
+    #[error("cursor file {}: the directory {} does not exist", file.display(), dir.display())]
+    CursorDirectory {
+        /// The cursor file.
+        file: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// The signal handlers could not be installed.
     #[error("installing the SIGINT/SIGTERM handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -177,6 +223,7 @@ pub struct BotBuilder {
     topics: Option<Vec<String>>,
     start: Start,
     cursor_file: Option<PathBuf>,
+    saves: CursorSaves,
     until: Option<u64>,
     signals: bool,
     stop: Option<Arc<AtomicBool>>,
@@ -218,6 +265,12 @@ impl BotBuilder {
     /// there as ops are handled.
     pub fn cursor_file(mut self, path: impl Into<PathBuf>) -> BotBuilder {
         self.cursor_file = Some(path.into());
+        self
+    }
+
+    /// When the cursor is saved (default [`CursorSaves::EachOp`]).
+    pub fn save_cursor(mut self, saves: CursorSaves) -> BotBuilder {
+        self.saves = saves;
         self
     }
 
@@ -264,6 +317,18 @@ impl BotBuilder {
         if self.signals {
             install_signals(&stop).map_err(BotError::Signals)?;
         }
+        if let Some(file) = &self.cursor_file {
+            let dir = match file.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(BotError::CursorDirectory {
+                    file: file.clone(),
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
         let cursor_file = self.cursor_file.take().map(CursorFile::new);
         let saved = match &cursor_file {
             Some(f) => f.load().map_err(BotError::Cursor)?,
@@ -277,6 +342,8 @@ impl BotBuilder {
             sub: None,
             stop,
             cursor_file,
+            saves: self.saves,
+            resumed_from: saved,
             at: saved,
             saved,
             last_save: Instant::now(),
@@ -332,9 +399,14 @@ fn program_name() -> String {
 ///   [`Bot::run`] returns `Ok`, or when [`Bot::recv_op`] is called for the next op. A bot killed
 ///   between handling an op and saving its cursor handles that op again after a restart; no op
 ///   is ever skipped. Ops the topic filter dropped move the cursor at block ends (saved at
-///   least once a second), so a restart does not walk through them again.
+///   least once a second), so a restart does not walk through them again. A busy bot can save
+///   less often ([`BotBuilder::save_cursor`] with [`CursorSaves::Every`]) and call
+///   [`Bot::save`] right after output it must not repeat; a restart then redelivers the ops
+///   handled since the last save. A cursor file whose directory does not exist is refused at
+///   open ([`BotError::CursorDirectory`]).
 /// * **Reports, once each.** A lapped reader ([`Notice::Lagged`], with the exact counts lost),
-///   a replaced ring that lacks blocks ([`Notice::Gap`]), a broadcaster that went silent or died
+///   a replaced ring that lacks blocks ([`Notice::Gap`]), blocks lost before they reached the
+///   ring ([`Notice::UpstreamGap`], from a bridge), a broadcaster that went silent or died
 ///   ([`Notice::ProducerDown`], once per outage) and its return ([`Notice::ProducerBack`]) are
 ///   given to the notice handler (default: a line on stderr) and reading goes on.
 /// * **Caught up.** [`Notice::CaughtUp`] comes when the bot has read every block committed to
@@ -370,6 +442,9 @@ pub struct Bot {
     sub: Option<Subscriber>,
     stop: Arc<AtomicBool>,
     cursor_file: Option<CursorFile>,
+    saves: CursorSaves,
+    /// The cursor loaded from the cursor file at open.
+    resumed_from: Option<Cursor>,
     /// Everything up to here is handled.
     at: Option<Cursor>,
     saved: Option<Cursor>,
@@ -408,6 +483,7 @@ impl Bot {
             topics: None,
             start: Start::Latest,
             cursor_file: None,
+            saves: CursorSaves::EachOp,
             until: None,
             signals: true,
             stop: None,
@@ -506,6 +582,11 @@ impl Bot {
         self.caught_up
     }
 
+    /// The cursor the bot resumed after: the one its cursor file held at open, if any.
+    pub fn resumed_from(&self) -> Option<Cursor> {
+        self.resumed_from
+    }
+
     /// The position handled so far: what the cursor file holds after the next save.
     pub fn position(&self) -> Option<Cursor> {
         self.handled.or(self.at)
@@ -529,7 +610,11 @@ impl Bot {
     }
 
     fn save_if_due(&mut self) -> Result<(), BotError> {
-        if self.last_save.elapsed() >= SAVE_EVERY {
+        let every = match self.saves {
+            CursorSaves::EachOp => SAVE_EVERY,
+            CursorSaves::Every(every) => every,
+        };
+        if self.last_save.elapsed() >= every {
             self.save()
         } else {
             Ok(())
@@ -576,7 +661,10 @@ impl Bot {
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Step, BotError> {
         if let Some(c) = self.handled.take() {
             self.at = Some(c);
-            self.save()?;
+            match self.saves {
+                CursorSaves::EachOp => self.save()?,
+                CursorSaves::Every(_) => self.save_if_due()?,
+            }
         }
         loop {
             if self.done {
@@ -641,6 +729,17 @@ impl Bot {
                     self.notice(Notice::Lagged {
                         lost,
                         lost_matching,
+                    });
+                }
+                Err(RecvError::UpstreamGap {
+                    from_block,
+                    to_block,
+                    lost_ops,
+                }) => {
+                    self.notice(Notice::UpstreamGap {
+                        from_block,
+                        to_block,
+                        lost_ops,
                     });
                 }
                 Err(RecvError::Gap {

@@ -32,8 +32,51 @@ use zerocopy::FromBytes;
 /// Directory where bare ring names live.
 pub const SHM_DIR: &str = "/dev/shm";
 
+/// A ring given by name (`steem`: a file under [`SHM_DIR`]) or by path (anything with a `/`),
+/// checked the way [`Subscriber::open`](crate::Subscriber::open), [`Bot::builder`](crate::Bot::builder)
+/// and the publisher take it: parse command-line values with it (`FromStr`) to reject a bad
+/// name before anything runs.
+///
+/// ```
+/// use consumer_sdk::RingPath;
+///
+/// assert_eq!("steem".parse::<RingPath>()?.as_path(), std::path::Path::new("/dev/shm/steem"));
+/// assert_eq!("./rings/hive".parse::<RingPath>()?.as_path(), std::path::Path::new("./rings/hive"));
+/// assert!("".parse::<RingPath>().is_err() && "..".parse::<RingPath>().is_err());
+/// # Ok::<(), consumer_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RingPath(PathBuf);
+
+impl RingPath {
+    /// The file the ring lives in.
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RingPath {
+    type Err = Error;
+
+    fn from_str(name_or_path: &str) -> Result<RingPath, Error> {
+        resolve(name_or_path).map(RingPath)
+    }
+}
+
+impl AsRef<Path> for RingPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RingPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.display().fmt(f)
+    }
+}
+
 /// Path of a ring given by name (`steem`, under [`SHM_DIR`]) or by path (anything with a `/`).
-pub fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
+pub(crate) fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
     let invalid = |reason| Error::InvalidName {
         name: name_or_path.to_string(),
         reason,

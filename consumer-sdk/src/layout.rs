@@ -102,6 +102,7 @@ pub mod off {
     pub const TAIL: usize = 256;
     /// Number of the last committed block, plus one (0: no block yet). A hint for humans and
     /// for `Block(n)` errors; the truth is the block-end record just before the tail.
+    #[cfg_attr(not(any(feature = "writer", test)), allow(dead_code))]
     pub const LAST_BLOCK: usize = 264;
     /// Incremented after every commit; its low 32 bits are the futex word readers sleep on.
     pub const NOTIFY: usize = 272;

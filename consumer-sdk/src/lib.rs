@@ -126,7 +126,13 @@ compile_error!(
 );
 
 mod chain;
+// The file layout is internal; the crate's own tests (and crash tests elsewhere) reach it
+// through the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
 pub mod layout;
+#[cfg(not(feature = "test-hooks"))]
+mod layout;
 pub mod ops;
 pub mod protocol;
 mod ring;
@@ -151,7 +157,7 @@ mod stream;
 mod subscriber;
 
 #[cfg(not(loom))]
-pub use bot::{Bot, BotBuilder, BotError, Notice, Step};
+pub use bot::{Bot, BotBuilder, BotError, CursorSaves, Notice, Step};
 pub use chain::{CHAIN_NAME_MAX, Chain, ChainError, ChainId};
 #[cfg(not(loom))]
 pub use cursor::{Cursor, CursorFile};
@@ -160,13 +166,15 @@ pub use error::WriteError;
 #[cfg(not(loom))]
 pub use error::{Error, RecvError};
 #[cfg(not(loom))]
-pub use file::{SHM_DIR, resolve};
+pub use file::{RingPath, SHM_DIR};
 #[cfg(all(not(loom), feature = "writer"))]
 pub use publisher::{CreateOptions, Publisher, TopicId};
 #[cfg(all(not(loom), feature = "test-hooks"))]
 #[doc(hidden)]
 pub use ring::CommitStep;
-pub use ring::{LagPolicy, OpMeta};
+pub use ring::LagPolicy;
+#[cfg(feature = "writer")]
+pub use ring::OpMeta;
 #[cfg(all(not(loom), feature = "tokio"))]
 pub use stream::OpStream;
 #[cfg(not(loom))]

@@ -3,10 +3,10 @@
 //! This page is documentation only; the code is in `src/ring/` (writer, reader, seek, loom
 //! models), `src/layout.rs` (offsets) and `src/file.rs` (files, mappings, locks).
 //!
-//! The file (see [`crate::layout`]) is a 84 KiB header followed by a data region whose capacity
+//! The file (see `src/layout.rs`) is a 84 KiB header followed by a data region whose capacity
 //! `C` is a power of two. Positions are monotonic byte counts (`u64`); a position's place in the
 //! region is `pos & (C - 1)`. Records are 8-byte aligned, start with a 64-byte
-//! [`crate::layout::RecordHeader`] and never straddle the end of the region: the writer fills the
+//! `RecordHeader` (`src/layout.rs`) and never straddle the end of the region: the writer fills the
 //! rest with a padding record (or, when fewer than 64 bytes are left, readers and writer both
 //! skip them implicitly).
 //!
@@ -18,7 +18,7 @@
 //!
 //! Every op record carries its global sequence number and its sequence within its topic. Each
 //! block ends with a block-end record (block number, timestamp, id, op count); the first record
-//! of each block is flagged. A gap notice (kind 5, see [`crate::layout::Kind::Gap`]) may open a
+//! of each block is flagged. A gap notice (kind 5, `Kind::Gap` in `src/layout.rs`) may open a
 //! block: blocks lost upstream of this ring; it takes no sequence number.
 //!
 //! All accesses to shared memory are atomic 64-bit loads and stores, so concurrent access is

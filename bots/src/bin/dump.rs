@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::{CommandFactory as _, Parser};
 use consumer_sdk::Op;
 use serde_json::Value;
@@ -73,18 +73,18 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let mut checkpoint = Checkpoint::new(config.cursor);
-    let start = config.from.or_after(checkpoint.load()?);
-    let Some(feed) = Feed::open(&config.ring, &config.topics, start, stop)? else {
-        return Ok(());
-    };
-    let mut feed = feed.until_block(config.until_block);
+    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    let mut builder = bots::bot(&config.ring, &topics, config.from, config.cursor);
+    if let Some(n) = config.until_block {
+        builder = builder.until_block(n);
+    }
+    // Every op is printed, so the cursor is saved after each (the SDK's default).
+    let mut bot = builder.open()?;
     let mut out = Out::new();
     let mut line = Vec::with_capacity(4096);
     let mut printed = 0;
-    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
-        if let Err(e) = format_record(op, &mut line) {
+    while let Some(op) = bot.recv_op()? {
+        if let Err(e) = format_record(&op, &mut line) {
             note!(
                 "block {} op {}: body is not JSON ({e}); printed as a string",
                 op.block(),
@@ -93,12 +93,12 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         out.line(&line).context("writing to stdout")?;
         printed += 1;
-        Ok(if config.count.is_some_and(|n| printed >= n) {
-            Handled::Last
-        } else {
-            Handled::Printed
-        })
-    })
+        if config.count.is_some_and(|n| printed >= n) {
+            break;
+        }
+    }
+    bot.save()?;
+    Ok(())
 }
 
 /// Writes `op` as one JSON object into `line` (replacing its contents). A body that is not JSON

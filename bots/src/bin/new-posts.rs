@@ -2,16 +2,13 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Next, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
-use consumer_sdk::ops::Comment;
-use consumer_sdk::{Cursor, Event, Op, Start};
+use consumer_sdk::ops::{Comment, OpView as _};
+use consumer_sdk::{Cursor, Event, Op, RecvError, Start, Subscriber};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 const AFTER_HELP: &str = "\
 A top-level post is a `comment` op whose parent_author is empty; its URL is
@@ -77,32 +74,26 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let mut checkpoint = Checkpoint::new(config.cursor);
-    let saved = checkpoint.load()?;
-    let start = config.from.or_after(saved);
-    let topics = ["comment".to_string()];
+    let topics = [Comment::TOPIC];
+    let mut bot = bots::sparse_bot(&config.ring, &topics, config.from, config.cursor).open()?;
     let mut printed = Recent::new(50_000);
-    if let Some(saved) = saved
-        && !recall_printed(&config.ring, &topics, saved, &stop, &mut printed)?
-    {
-        return Ok(());
+    if let Some(saved) = bot.resumed_from() {
+        recall_printed(&config.ring, saved, &mut printed)?;
     }
-    let Some(mut feed) = Feed::open(&config.ring, &topics, start, stop)? else {
-        return Ok(());
-    };
     let mut out = Out::new();
-    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
-        let Some(key) = post_key(op) else {
-            return Ok(Handled::Passed);
+    while let Some(op) = bot.recv_op()? {
+        let Some(key) = post_key(&op) else {
+            continue;
         };
         if !printed.insert(key.clone()) {
-            return Ok(Handled::Passed);
+            continue;
         }
         out.print(format_args!("{}/@{key}", config.base_url))
             .context("writing to stdout")?;
-        Ok(Handled::Printed)
-    })
+        // Printed: never print it again after a restart.
+        bot.save()?;
+    }
+    Ok(())
 }
 
 /// `AUTHOR/PERMLINK` of a top-level post (the end of its URL), `None` for other comments (and for a body that is not a
@@ -124,30 +115,26 @@ fn post_key(op: &Op) -> Option<String> {
 
 /// Fills `printed` with the posts the ring still holds up to `saved`, the cursor of an earlier
 /// run: what that run printed (edits of those posts are not new). Returns false if stopped.
-fn recall_printed(
-    ring: &str,
-    topics: &[String],
-    saved: Cursor,
-    stop: &Arc<AtomicBool>,
-    printed: &mut Recent,
-) -> anyhow::Result<bool> {
-    let Some(mut feed) = Feed::open(ring, topics, Start::Earliest, Arc::clone(stop))? else {
-        return Ok(false);
-    };
+fn recall_printed(ring: &str, saved: Cursor, printed: &mut Recent) -> anyhow::Result<()> {
+    let mut sub = Subscriber::open(ring)
+        .and_then(|b| b.topics([Comment::TOPIC]).start(Start::Earliest))
+        .context("reading the ring for the posts printed before")?;
     loop {
-        match feed.next(Duration::ZERO)? {
+        match sub.try_recv() {
             // By position only: a cursor saved at a block end has no transaction indexes.
-            Next::Event(Event::Op(op))
+            Ok(Some(Event::Op(op)))
                 if (op.block(), op.index_in_block()) <= (saved.block, saved.index_in_block) =>
             {
                 if let Some(key) = post_key(&op) {
                     printed.insert(key);
                 }
             }
-            Next::Event(Event::BlockEnd(end)) if end.block < saved.block => {}
-            Next::Stopped => return Ok(false),
-            // Past the cursor, or caught up with the ring.
-            _ => return Ok(true),
+            Ok(Some(Event::BlockEnd(end))) if end.block < saved.block => {}
+            // Lapped while recalling: the posts overwritten are too old to matter.
+            Err(RecvError::Lagged { .. }) => {}
+            // Past the cursor, caught up with the ring, or a ring that cannot be read now (the
+            // bot's own subscriber reports it).
+            _ => return Ok(()),
         }
     }
 }

@@ -2,10 +2,10 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Checkpoint, Feed, Handled, Out, PositionArgs, RingArgs, StartAt, note};
+use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::Parser;
 use consumer_sdk::Op;
-use consumer_sdk::ops::{Asset, Transfer, TransferToVesting};
+use consumer_sdk::ops::{Asset, OpView as _, Transfer, TransferToVesting};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,32 +58,26 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let mut checkpoint = Checkpoint::new(config.cursor);
-    let start = config.from.or_after(checkpoint.load()?);
-    let topics = ["transfer".to_string(), "transfer_to_vesting".to_string()];
-    let Some(mut feed) = Feed::open(&config.ring, &topics, start, stop)? else {
-        return Ok(());
-    };
+    let topics = [Transfer::TOPIC, TransferToVesting::TOPIC];
+    let mut bot = bots::sparse_bot(&config.ring, &topics, config.from, config.cursor).open()?;
     let mut out = Out::new();
-    feed.for_each_op(&mut checkpoint, &mut out, |op, out| {
-        Ok(match alert(op, &config.accounts) {
+    while let Some(op) = bot.recv_op()? {
+        match alert(&op, &config.accounts) {
             Ok(Some(line)) => {
                 out.line(line.as_bytes()).context("writing to stdout")?;
-                Handled::Printed
+                // Printed: never print it again after a restart.
+                bot.save()?;
             }
-            Ok(None) => Handled::Passed,
-            Err(e) => {
-                note!(
-                    "block {} op {}: bad {} body ({e}); skipped",
-                    op.block(),
-                    op.index_in_block(),
-                    op.topic()
-                );
-                Handled::Passed
-            }
-        })
-    })
+            Ok(None) => {}
+            Err(e) => note!(
+                "block {} op {}: bad {} body ({e}); skipped",
+                op.block(),
+                op.index_in_block(),
+                op.topic()
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The alert for `op`, if it moves funds from or to one of `accounts`.

@@ -2,10 +2,10 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use bots::{Feed, IDLE_POLL, Next, Out, RingArgs, StartAt, note};
+use bots::{IDLE_POLL, Out, RingArgs, StartAt, note};
 use clap::{CommandFactory as _, Parser};
 use consumer_sdk::ops::Vote;
-use consumer_sdk::{Event, Op};
+use consumer_sdk::{Op, Step};
 use std::collections::HashMap;
 use std::fmt;
 use std::process::ExitCode;
@@ -63,14 +63,14 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let stop = bots::stop_on_signals()?;
-    let topics = ["vote", "comment", "transfer"].map(String::from);
+    let topics = ["vote", "comment", "transfer"];
     let mut out = Out::new();
-    let Some(feed) = Feed::open(&config.ring, &topics, config.from.or_after(None), stop)? else {
-        // Stopped while waiting for the ring: nothing was seen.
-        return print_report(&mut out, "summary", &Tally::default());
-    };
-    let mut feed = feed.until_block(config.until_block);
+    let mut builder = bots::bot(&config.ring, &topics, config.from, None);
+    if let Some(n) = config.until_block {
+        builder = builder.until_block(n);
+    }
+    // Stopped while waiting for the ring: the loop ends at once, with nothing seen.
+    let mut bot = builder.open()?;
     let (mut interval, mut total) = (Tally::default(), Tally::default());
     let mut next_report = Instant::now() + config.interval;
     let mut last_line = Instant::now();
@@ -92,11 +92,10 @@ fn run(config: Config) -> anyhow::Result<()> {
                 next_report = now + config.interval;
             }
         }
-        match feed.next(next_report.saturating_duration_since(now).min(IDLE_POLL))? {
-            Next::Stopped | Next::Done => break,
-            Next::Idle => {}
-            Next::Event(Event::BlockEnd(end)) => interval.block(end.block),
-            Next::Event(Event::Op(op)) => {
+        match bot.recv_timeout(next_report.saturating_duration_since(now).min(IDLE_POLL))? {
+            Step::Stopped | Step::Done => break,
+            Step::BlockEnd(end) => interval.block(end.block),
+            Step::Op(op) => {
                 if let Err(e) = interval.add(&op) {
                     note!(
                         "block {} op {}: bad {} body ({e}); not counted",
@@ -106,6 +105,7 @@ fn run(config: Config) -> anyhow::Result<()> {
                     );
                 }
             }
+            _ => {}
         }
     }
     total.merge(interval);

@@ -298,6 +298,7 @@ impl<'a> std::ops::Deref for RingMut<'a> {
 }
 
 /// Metadata of one op as the writer receives it.
+#[cfg(any(feature = "writer", test, loom))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OpMeta {
     /// Index of the transaction in its block.

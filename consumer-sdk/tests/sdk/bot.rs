@@ -293,3 +293,125 @@ fn a_topic_no_chain_has_is_reported() {
     assert!(notices.all()[0].to_string().contains("\"coment\""));
     assert_eq!(bot.subscriber().unwrap().unknown_topics(), ["coment"]);
 }
+
+#[test]
+fn saving_every_interval_writes_the_cursor_only_when_due_asked_or_stopping() {
+    let (ring, mut p) = TempRing::create(1 << 16);
+    for b in 1..=6 {
+        publish(&mut p, b);
+    }
+    let cursor = ring.dir().join("c");
+    let file = CursorFile::new(&cursor);
+    let open = || {
+        Bot::builder(ring.name())
+            .start(Start::Earliest)
+            .cursor_file(&cursor)
+            .save_cursor(consumer_sdk::CursorSaves::Every(Duration::from_secs(3600)))
+            .until_block(6)
+            .handle_signals(false)
+            .on_notice(|_| {})
+            .open()
+            .unwrap()
+    };
+    let ops = all_ops(1, 6);
+    let mut bot = open();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let op = bot.recv_op().unwrap().unwrap();
+        seen.push((op.block(), op.index_in_block()));
+    }
+    // Not due, not asked: nothing saved although three ops were received.
+    let _ = bot.recv_op().unwrap().unwrap();
+    assert_eq!(file.load().unwrap(), None);
+    // Asked: everything handled so far (the fourth op included) is saved.
+    bot.save().unwrap();
+    let saved = file.load().unwrap().unwrap();
+    assert_eq!((saved.block, saved.index_in_block), ops[3]);
+    seen.push(ops[3]);
+    // Two more ops, then the bot dies without saving (as under SIGKILL).
+    for _ in 0..2 {
+        let op = bot.recv_op().unwrap().unwrap();
+        seen.push((op.block(), op.index_in_block()));
+    }
+    drop(bot);
+    assert_eq!(file.load().unwrap(), Some(saved));
+    // The restart redelivers the two ops handled after the save (at least once), skips none,
+    // and saves when it is done.
+    let mut bot = open();
+    assert_eq!(bot.resumed_from(), Some(saved));
+    let mut again = Vec::new();
+    while let Some(op) = bot.recv_op().unwrap() {
+        again.push((op.block(), op.index_in_block()));
+    }
+    assert_eq!(again, ops[4..]);
+    assert_eq!(seen[4..], ops[4..6]);
+    assert_eq!(file.load().unwrap().map(|c| c.block), Some(6));
+}
+
+#[test]
+fn a_cursor_file_in_a_missing_directory_is_refused_at_open() {
+    let (ring, mut p) = TempRing::create(1 << 16);
+    publish(&mut p, 1);
+    let cursor = ring.dir().join("no-such-dir").join("c");
+    let err = Bot::builder(ring.name())
+        .start(Start::Earliest)
+        .cursor_file(&cursor)
+        .handle_signals(false)
+        .on_notice(|_| {})
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(&err, BotError::CursorDirectory { file, .. } if file == &cursor),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("no-such-dir") && text.contains("does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_upstream_gap_is_a_notice_and_reading_goes_on() {
+    let (ring, mut p) = TempRing::create(1 << 16);
+    publish(&mut p, 1);
+    // Block 10 opens with the notice that blocks 2..=9 were lost upstream.
+    p.begin_block(10, 10, [10; 20]).unwrap();
+    p.gap(2, 9, Some(40)).unwrap();
+    p.commit().unwrap();
+    publish(&mut p, 11);
+    let notices = Notices::default();
+    let mut bot = Bot::builder(ring.name())
+        .start(Start::Earliest)
+        .until_block(11)
+        .handle_signals(false)
+        .on_notice(notices.handler())
+        .open()
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(op) = bot.recv_op().unwrap() {
+        seen.push((op.block(), op.index_in_block()));
+    }
+    let mut expected = all_ops(1, 1);
+    expected.extend(all_ops(11, 11));
+    assert!(expected.len() > all_ops(1, 1).len());
+    assert_eq!(seen, expected);
+    let gaps: Vec<Notice> = notices
+        .all()
+        .into_iter()
+        .filter(|n| matches!(n, Notice::UpstreamGap { .. }))
+        .collect();
+    assert_eq!(
+        gaps,
+        [Notice::UpstreamGap {
+            from_block: 2,
+            to_block: 9,
+            lost_ops: Some(40),
+        }]
+    );
+    assert!(
+        gaps[0]
+            .to_string()
+            .contains("blocks 2..=9 were lost upstream")
+    );
+}
