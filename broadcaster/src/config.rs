@@ -141,6 +141,16 @@ fn parse_ring_size(s: &str) -> Result<u64, String> {
     Ok(size)
 }
 
+fn parse_fetch_buffer(s: &str) -> Result<u64, String> {
+    let size = parse_size(s)?;
+    if size < 1 << 20 {
+        return Err(format!(
+            "the fetch buffer must be at least 1MiB, got {size} bytes"
+        ));
+    }
+    Ok(size)
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -235,6 +245,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", env = "BROADCASTER_REQUEST_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
     pub request_timeout: Duration,
 
+    /// Catching up, the bytes of blocks asked for at once, shared by the requests in flight: big blocks go in smaller requests. Bytes or with a unit (8MiB, 32MiB); the heap is a few times this (about 45 MiB at 8MiB with today-sized blocks)
+    #[arg(long, value_name = "BYTES", env = "BROADCASTER_FETCH_BUFFER", default_value = "8MiB", value_parser = parse_fetch_buffer)]
+    pub fetch_buffer: u64,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9184`; port 0 picks a free port, logged at start)
     #[arg(long, value_name = "ADDR", env = "BROADCASTER_METRICS", value_parser = parse_metrics_addr)]
     pub metrics: Option<SocketAddr>,
@@ -305,6 +319,13 @@ pub struct Tuning {
     pub refusal_cooldown: Duration,
     /// How often a node's chain id is checked again (it is checked when the node is first used).
     pub chain_check_interval: Duration,
+    /// Bytes of blocks asked for at once while catching up, shared by the requests in flight:
+    /// each asks for the blocks that fit its share, judged by the blocks fetched so far
+    /// (`--fetch-buffer`).
+    pub fetch_buffer: u64,
+    /// Keep each block's JSON as the node sent it (for `--record`); otherwise only the decoded
+    /// block is kept.
+    pub keep_raw: bool,
 }
 
 impl Default for Tuning {
@@ -328,6 +349,8 @@ impl Default for Tuning {
             all_down_log_interval: Duration::from_secs(5),
             replay_interval: Duration::from_secs(3),
             refusal_cooldown: Duration::from_secs(30),
+            fetch_buffer: 8 << 20,
+            keep_raw: false,
             chain_check_interval: Duration::from_secs(600),
         }
     }
@@ -484,6 +507,7 @@ impl Cli {
             metrics: self.metrics,
             tuning: Tuning {
                 tip_poll_interval: Duration::from_millis(self.tip_poll_ms),
+                fetch_buffer: self.fetch_buffer,
                 ..Tuning::default()
             },
         })
@@ -497,6 +521,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("broadcaster").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn fetch_buffer_takes_units_and_a_floor() {
+        assert_eq!(parse_fetch_buffer("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_fetch_buffer("1048576"), Ok(1 << 20));
+        let e = parse_fetch_buffer("64KiB").unwrap_err();
+        assert!(e.contains("at least 1MiB"), "{e}");
+        assert!(parse_fetch_buffer("lots").is_err());
     }
 
     #[test]

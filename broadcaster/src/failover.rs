@@ -170,7 +170,7 @@ impl Pool {
             crate::node::http_client(request_timeout, tuning.connect_timeout.min(request_timeout))?;
         let nodes = urls
             .iter()
-            .map(|u| NodeClient::new(http.clone(), u))
+            .map(|u| NodeClient::new(http.clone(), u).map(|n| n.keep_raw(tuning.keep_raw)))
             .collect::<Result<Vec<_>, _>>()?;
         let state = State {
             health: nodes.iter().map(|_| Health::default()).collect(),

@@ -59,6 +59,9 @@ pub(crate) struct Progress {
     pub irreversible: AtomicU64,
 }
 
+/// The weight assumed for a block before any was fetched: about a today-sized block.
+const FIRST_BLOCK_WEIGHT: u64 = 128 << 10;
+
 /// A spawned task that is aborted when dropped, so abandoned fetches do not linger.
 pub(crate) struct Task<T>(JoinHandle<T>);
 
@@ -113,6 +116,8 @@ struct Follower {
     last_advance: Instant,
     /// An unlinked block being refetched, and the nodes that served it.
     fork: Option<Fork>,
+    /// Average memory weight of the blocks fetched lately (0: none yet), for chunk sizes.
+    block_weight: u64,
     /// The newest last irreversible block any node reported.
     irreversible: u64,
     /// When the properties were last polled.
@@ -157,6 +162,7 @@ pub(crate) async fn follow(
         last_tip_attempt: None,
         last_advance: Instant::now(),
         fork: None,
+        block_weight: 0,
         irreversible: 0,
         last_props: None,
     };
@@ -234,15 +240,28 @@ impl Follower {
     }
 
     /// Fetches `next..=target` with bounded concurrency and hands the blocks on in order.
+    ///
+    /// Memory is bounded in bytes too: each request asks for at most the blocks that fit its
+    /// share of `fetch_buffer` (`fetch_buffer / max_in_flight`), judged by the size of the
+    /// blocks fetched so far, so big blocks go in smaller chunks. At least one block is asked
+    /// for, however big.
     async fn catch_up(&mut self) -> Result<(), Halt> {
         let limit = self.target;
         let chunk = u64::from(self.settings.tuning.range_chunk.clamp(1, MAX_RANGE));
         let max_in_flight = self.settings.tuning.max_in_flight.max(1);
+        let share = self.settings.tuning.fetch_buffer / max_in_flight as u64;
         let mut in_flight: VecDeque<Task<ChunkResult>> = VecDeque::new();
         let mut scheduled = self.next;
         loop {
             while in_flight.len() < max_in_flight && scheduled <= limit {
-                let count = (limit - scheduled + 1).min(chunk) as u32;
+                // Until a block was seen, a first guess of a today-sized block (about 100 KB).
+                let weight = if self.block_weight == 0 {
+                    FIRST_BLOCK_WEIGHT
+                } else {
+                    self.block_weight
+                };
+                let fits = (share / weight.max(1)).max(1);
+                let count = (limit - scheduled + 1).min(chunk).min(fits) as u32;
                 in_flight.push_back(Task::spawn(fetch_chunk(
                     Arc::clone(&self.pool),
                     scheduled,
@@ -256,7 +275,18 @@ impl Follower {
             let Some(task) = in_flight.pop_front() else {
                 return Ok(());
             };
-            for (idx, block) in task.join().await {
+            let blocks = task.join().await;
+            if !blocks.is_empty() {
+                let total: u64 = blocks.iter().map(|(_, b)| b.weight()).sum();
+                let average = total / blocks.len() as u64;
+                // Follows size changes within a few chunks, without jumping on one odd chunk.
+                self.block_weight = if self.block_weight == 0 {
+                    average
+                } else {
+                    (self.block_weight * 3 + average) / 4
+                };
+            }
+            for (idx, block) in blocks {
                 if !self.links(idx, &block) {
                     return self.after_unlinked().await;
                 }
@@ -479,19 +509,5 @@ async fn add_virtual_ops(pool: &Pool, blocks: &mut [(usize, FetchedBlock)], head
 /// virtual operations are asked in the same one. A block without operations tells nothing:
 /// the encoding the node that sent it serves blocks in decides.
 fn appbase_encoded(fetched: &FetchedBlock, pool: &Pool, idx: usize) -> bool {
-    const KEY: &[u8] = b"\"operations\":[";
-    let raw = &fetched.raw;
-    let first_op = raw
-        .windows(KEY.len())
-        .position(|w| w == KEY)
-        .and_then(|at| {
-            raw[at + KEY.len()..]
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-        });
-    match first_op {
-        Some(b'{') => true,
-        Some(b'[') => false,
-        _ => pool.serves_appbase(idx),
-    }
+    fetched.appbase.unwrap_or_else(|| pool.serves_appbase(idx))
 }

@@ -290,8 +290,25 @@ pub struct GlobalProps {
 pub struct FetchedBlock {
     /// The decoded block.
     pub block: DecodedBlock,
-    /// The block object exactly as the node sent it, minus whitespace outside strings.
+    /// The block object exactly as the node sent it, minus whitespace outside strings; empty
+    /// unless the node client keeps it ([`NodeClient::keep_raw`]).
     pub raw: Vec<u8>,
+    /// Whether its operations came in the appbase encoding (`{"type":..,"value":..}`) rather
+    /// than the legacy one (`["vote",{..}]`); `None` for a block without operations.
+    pub appbase: Option<bool>,
+}
+
+impl FetchedBlock {
+    /// About how many bytes of memory the block holds (bodies, topics, record overheads).
+    pub fn weight(&self) -> u64 {
+        let ops: usize = self
+            .block
+            .ops
+            .iter()
+            .map(|op| op.body.len() + op.topic.len() + 64)
+            .sum();
+        (self.raw.len() + ops + 256) as u64
+    }
 }
 
 /// Builds the HTTP client shared by all nodes.
@@ -318,6 +335,7 @@ pub struct NodeClient {
     http: reqwest::Client,
     url: reqwest::Url,
     next_id: AtomicU64,
+    keep_raw: bool,
 }
 
 fn transport_error(e: reqwest::Error) -> NodeError {
@@ -350,7 +368,7 @@ fn none_if_empty(v: Val<'_>) -> Option<Val<'_>> {
     (!empty).then_some(v)
 }
 
-fn fetched(v: Val<'_>, path: &str, asked: u64) -> Result<FetchedBlock, NodeError> {
+fn fetched(v: Val<'_>, path: &str, asked: u64, keep_raw: bool) -> Result<FetchedBlock, NodeError> {
     let block = block::block_from(v, path)?;
     if block.number != asked {
         return Err(NodeError::WrongBlock {
@@ -358,9 +376,19 @@ fn fetched(v: Val<'_>, path: &str, asked: u64) -> Result<FetchedBlock, NodeError
             got: block.number,
         });
     }
+    let mut appbase = None;
+    if let Some(transactions) = v.get("transactions") {
+        for trx in transactions.elements() {
+            if let Some(op) = trx.get("operations").and_then(|ops| ops.elements().next()) {
+                appbase = Some(op.kind() == Kind::Object);
+                break;
+            }
+        }
+    }
     Ok(FetchedBlock {
         block,
-        raw: v.compact(),
+        raw: if keep_raw { v.compact() } else { Vec::new() },
+        appbase,
     })
 }
 
@@ -427,7 +455,14 @@ impl NodeClient {
             http,
             url,
             next_id: AtomicU64::new(1),
+            keep_raw: false,
         })
+    }
+
+    /// Whether fetched blocks keep their JSON as sent ([`FetchedBlock::raw`], for `--record`).
+    pub fn keep_raw(mut self, keep: bool) -> Self {
+        self.keep_raw = keep;
+        self
     }
 
     /// The node's URL.
@@ -532,7 +567,7 @@ impl NodeClient {
             Method::CondenserGetBlock => {
                 self.call(method, json!([number]), |result| {
                     none_if_empty(result)
-                        .map(|b| fetched(b, "result", number))
+                        .map(|b| fetched(b, "result", number, self.keep_raw))
                         .transpose()
                 })
                 .await
@@ -544,7 +579,7 @@ impl NodeClient {
                     |result| match none_if_empty(result).map(|r| r.get("block")) {
                         None | Some(None) => Ok(None),
                         Some(Some(b)) => none_if_empty(b)
-                            .map(|b| fetched(b, "result.block", number))
+                            .map(|b| fetched(b, "result.block", number, self.keep_raw))
                             .transpose(),
                     },
                 )
@@ -582,7 +617,14 @@ impl NodeClient {
                 blocks
                     .elements()
                     .enumerate()
-                    .map(|(i, b)| fetched(b, &format!("result.blocks[{i}]"), first + i as u64))
+                    .map(|(i, b)| {
+                        fetched(
+                            b,
+                            &format!("result.blocks[{i}]"),
+                            first + i as u64,
+                            self.keep_raw,
+                        )
+                    })
                     .collect()
             },
         )

@@ -187,7 +187,11 @@ impl ReplayReader {
             }
             self.last = Some(block.number);
             let raw = crate::json::compact(&self.buf);
-            return Ok(Some(FetchedBlock { block, raw }));
+            return Ok(Some(FetchedBlock {
+                block,
+                raw,
+                appbase: None,
+            }));
         }
     }
 }

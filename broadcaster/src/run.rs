@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::config::{Config, Source};
+use crate::config::{Config, Source, Tuning};
 use crate::failover::{ChainDisagreement, Pool};
 use crate::follow::{FollowSettings, Progress, Task, follow};
 use crate::node::NodeError;
@@ -253,7 +253,11 @@ async fn publish_loop(
     let progress = Arc::new(Progress::default());
     let source: Task<Result<(), RunError>> = match &config.source {
         Source::Nodes(urls) => {
-            let pool = Arc::new(Pool::new(urls, config.request_timeout, tuning.clone())?);
+            let pool_tuning = Tuning {
+                keep_raw: config.record.is_some(),
+                ..tuning.clone()
+            };
+            let pool = Arc::new(Pool::new(urls, config.request_timeout, pool_tuning)?);
             let chain = match (config.chain, sink.chain()?) {
                 (Some(chain), _) | (None, Some(chain)) => chain,
                 (None, None) => {

@@ -954,3 +954,35 @@ fn a_steem_node_is_asked_for_virtual_ops_per_block() {
         .count();
     assert_eq!(per_block, 20);
 }
+
+#[test]
+fn catching_up_asks_for_what_fits_the_fetch_buffer_even_one_block_bigger_than_it() {
+    let chain = recorded_chain();
+    let (first, last) = (1_000_000, 1_000_059);
+    let mut sizes = Vec::new();
+    for fetch_buffer in [1000, 16 << 20] {
+        let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+        let mut config = node_config(vec![node.url()], Mode::Irreversible, first, last);
+        // Each of the 4 requests in flight gets 250 bytes: less than any block.
+        config.tuning.fetch_buffer = fetch_buffer;
+        let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+        result.unwrap();
+        assert_eq!(
+            sink.blocks(),
+            reference(&chain, first, last),
+            "{fetch_buffer}"
+        );
+        let biggest = node
+            .requests()
+            .iter()
+            .filter(|r| r.method == "block_api.get_block_range")
+            .filter_map(|r| r.count)
+            .max()
+            .unwrap_or(1);
+        sizes.push(biggest);
+    }
+    // A budget smaller than a block: one block per request, and every block still comes.
+    assert_eq!(sizes[0], 1, "{sizes:?}");
+    // A roomy one: the configured chunk of 10.
+    assert_eq!(sizes[1], 10, "{sizes:?}");
+}
