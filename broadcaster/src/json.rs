@@ -108,11 +108,11 @@ fn is_ws(b: u8) -> bool {
 fn string_end(raw: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     loop {
-        match *raw.get(i)? {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+        let k = memchr::memchr2(b'"', b'\\', raw.get(i..)?)?;
+        if raw[i + k] == b'"' {
+            return Some(i + k + 1);
         }
+        i += k + 2;
     }
 }
 
@@ -309,26 +309,41 @@ impl<'d> Val<'d> {
 /// Copies a JSON text, dropping the whitespace outside strings.
 pub(crate) fn compact(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in raw {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut at = 0;
+    // Between strings (structure, numbers, literals: short runs) whitespace is dropped byte by
+    // byte; a string (often long: bodies, memos, `custom_json` payloads) is copied whole, its
+    // end found with `memchr` on quotes and backslashes.
+    while let Some(quote) = memchr::memchr(b'"', &raw[at..]) {
+        push_without_ws(&raw[at..at + quote], &mut out);
+        let start = at + quote;
+        let mut scan = start + 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', raw.get(scan..).unwrap_or_default()) {
+                Some(k) if raw[scan + k] == b'\\' => scan += k + 2,
+                Some(k) => {
+                    out.extend_from_slice(&raw[start..=scan + k]);
+                    at = scan + k + 1;
+                    break;
+                }
+                // An unterminated string: the rest is kept as it is.
+                None => {
+                    out.extend_from_slice(&raw[start..]);
+                    return out;
+                }
             }
-        } else if !is_ws(b) {
-            if b == b'"' {
-                in_string = true;
-            }
-            out.push(b);
         }
     }
+    push_without_ws(&raw[at..], &mut out);
     out
+}
+
+/// Appends `run`, a stretch outside strings, without its whitespace.
+fn push_without_ws(run: &[u8], out: &mut Vec<u8>) {
+    if run.iter().any(|&b| is_ws(b)) {
+        out.extend(run.iter().copied().filter(|&b| !is_ws(b)));
+    } else {
+        out.extend_from_slice(run);
+    }
 }
 
 #[cfg(test)]
@@ -423,6 +438,38 @@ mod tests {
             failure_persistence: None,
             ..ProptestConfig::default()
         })]
+
+        /// The `memchr` compaction against the plain byte-by-byte definition, on any bytes:
+        /// JSON-like text with strings, escapes and whitespace, unterminated strings included.
+        #[test]
+        fn compact_agrees_with_the_byte_by_byte_definition(
+            bytes in prop::collection::vec(
+                prop_oneof![
+                    Just(b'"'), Just(b'\\'), Just(b' '), Just(b'\n'), Just(b'\t'), Just(b'\r'),
+                    Just(b'{'), Just(b':'), any::<u8>(),
+                ],
+                0..200,
+            )
+        ) {
+            let mut expected = Vec::new();
+            let (mut in_string, mut escaped) = (false, false);
+            for &b in &bytes {
+                if in_string {
+                    expected.push(b);
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                } else if !is_ws(b) {
+                    in_string = b == b'"';
+                    expected.push(b);
+                }
+            }
+            prop_assert_eq!(compact(&bytes), expected);
+        }
 
         #[test]
         fn scan_agrees_with_serde(value in arb_json(), pretty in any::<bool>()) {
