@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_sdk::{ChainId, Event, Start, Subscriber};
 use test_support::fake_node::{Chain, FakeNode, FakeOptions};
+
+use crate::node::{data_dir, dead_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_broadcaster");
 
@@ -211,17 +213,6 @@ fn bound_address(line: &str) -> SocketAddr {
     let rest = &line[start..];
     let end = rest.find('/').expect("a path");
     rest[..end].parse().expect("an address")
-}
-
-fn dead_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/")
-}
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
 
 /// Ops per topic in the ring through block `last`, and the blocks read.
