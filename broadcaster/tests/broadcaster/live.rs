@@ -303,6 +303,32 @@ fn a_block_that_does_not_link_is_the_serving_nodes_fault_unless_two_nodes_agree(
     assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
 }
 
+#[test]
+fn head_mode_takes_one_nodes_branch_once_the_last_irreversible_block_is_past_it() {
+    // A lone node whose chain does not link to the block published last: in head mode it is
+    // not followed on its word alone, but once its last irreversible block has passed the
+    // fork point and it serves the block again, its branch is the chain.
+    let chain = recorded_chain();
+    let (first, last) = (1_000_010, 1_000_030);
+    let node = FakeNode::start(Arc::clone(&chain), FakeOptions::fixed(1_000_499)).unwrap();
+    let mut sink = MemorySink::new();
+    let mut orphan = reference(&chain, first - 1, first - 1).remove(0);
+    orphan.id = format!("{:08x}{}", first - 1, "cd".repeat(16));
+    Sink::publish(&mut sink, &orphan).unwrap();
+    let mut config = node_config(vec![node.url()], Mode::Head, first, last);
+    config.tuning.max_in_flight = 1;
+    let (result, sink) = run_bounded(config, sink, LIMIT);
+    assert_eq!(result.unwrap().last_block, Some(last));
+    assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
+    // It was refused at least once before being taken.
+    let asked_first = node
+        .requests()
+        .iter()
+        .filter(|r| is_block_method(&r.method) && r.block == Some(first))
+        .count();
+    assert!(asked_first >= 2, "block {first} asked {asked_first} times");
+}
+
 // ---------------------------------------------------------------- refusals
 
 fn refuse(node: &FakeNode, block: u64, times: u32) {
