@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use test_support::compose::{Composer, Encoding};
@@ -538,6 +538,46 @@ struct CatchUp {
     methods: String,
     broadcaster: Memory,
     dump: Memory,
+    /// Highest `RssAnon` of the broadcaster seen while it caught up (sampled), KiB.
+    broadcaster_peak_anon_kib: u64,
+}
+
+/// Samples a process's `RssAnon` every 2 ms on a thread until dropped; keeps the highest.
+struct PeakSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeakSampler {
+    fn start(pid: u32) -> PeakSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
+        let thread = std::thread::spawn(move || {
+            // Relaxed: a flag and a maximum read after the join; nothing else hangs on them.
+            while !s.load(Ordering::Relaxed) {
+                if let Ok(m) = memory_of(pid) {
+                    p.fetch_max(m.anon_kib, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        PeakSampler {
+            stop,
+            peak,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the highest value seen, KiB.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
 }
 
 fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
@@ -577,6 +617,7 @@ fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
         });
     }
 
+    let sampler = PeakSampler::start(bc.pid());
     let mut sub = subscribe(&ring, &mut bc)?;
     let deadline = start + PHASE_LIMIT;
     let (mut blocks, mut ops, mut declared) = (0u64, 0u64, 0u64);
@@ -617,6 +658,7 @@ fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
     }
     bc.check_alive()?;
     let bc_mem = memory_of(bc.pid())?;
+    let broadcaster_peak_anon_kib = sampler.finish().max(bc_mem.anon_kib);
     let dump_mem = memory_of(dump.pid())?;
     let bc_exit = bc.terminate()?;
     let dump_exit = dump.terminate()?;
@@ -652,6 +694,7 @@ fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
         methods,
         broadcaster: bc_mem,
         dump: dump_mem,
+        broadcaster_peak_anon_kib,
     })
 }
 
@@ -671,8 +714,8 @@ fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
         let r = catch_up(bins, src, run)?;
         println!(
             "run {run}: {} blocks, {} ops in {:.1} ms = {:.0} blocks/s, {:.0} ops/s; first request \
-             at +{:.1} ms, {} requests ({}); VmHWM broadcaster {} KiB (anon {}, shmem {}), dump {} \
-             KiB (anon {}, shmem {}); load {}",
+             at +{:.1} ms, {} requests ({}); VmHWM broadcaster {} KiB (anon {}, shmem {}; anon \
+             peak {}), dump {} KiB (anon {}, shmem {}); load {}",
             r.blocks,
             r.ops,
             r.secs * 1e3,
@@ -684,6 +727,7 @@ fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
             r.broadcaster.hwm_kib,
             r.broadcaster.anon_kib,
             r.broadcaster.shmem_kib,
+            r.broadcaster_peak_anon_kib,
             r.dump.hwm_kib,
             r.dump.anon_kib,
             r.dump.shmem_kib,
@@ -736,6 +780,19 @@ fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
         dump_anon[0],
         dump_anon[dump_anon.len() / 2],
         dump_anon[dump_anon.len() - 1],
+    );
+    let mut peaks: Vec<u64> = results
+        .iter()
+        .map(|r| r.broadcaster_peak_anon_kib)
+        .collect();
+    peaks.sort_unstable();
+    println!(
+        "broadcaster heap peak while catching up (RssAnon sampled every 2 ms, min / median / max \
+         over runs): {} / {} / {} KiB ({})",
+        peaks[0],
+        peaks[peaks.len() / 2],
+        peaks[peaks.len() - 1],
+        mib(peaks[peaks.len() / 2]),
     );
     Ok(())
 }
