@@ -77,7 +77,8 @@ fn run(config: Config) -> anyhow::Result<()> {
     let topics = [Comment::TOPIC];
     let mut bot = bots::sparse_bot(&config.ring, &topics, config.from, config.cursor).open()?;
     let mut printed = Recent::new(50_000);
-    if let Some(saved) = bot.resumed_from() {
+    // (No subscriber: stopped while waiting for the ring, and the loop below ends at once.)
+    if let (Some(saved), Some(_)) = (bot.resumed_from(), bot.subscriber()) {
         recall_printed(&config.ring, saved, &mut printed)?;
     }
     let mut out = Out::new();
@@ -114,7 +115,7 @@ fn post_key(op: &Op) -> Option<String> {
 }
 
 /// Fills `printed` with the posts the ring still holds up to `saved`, the cursor of an earlier
-/// run: what that run printed (edits of those posts are not new). Returns false if stopped.
+/// run: what that run printed (edits of those posts are not new).
 fn recall_printed(ring: &str, saved: Cursor, printed: &mut Recent) -> anyhow::Result<()> {
     let mut sub = Subscriber::open(ring)
         .and_then(|b| b.topics([Comment::TOPIC]).start(Start::Earliest))
