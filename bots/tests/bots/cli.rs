@@ -1319,3 +1319,27 @@ fn bad_flags_exit_2_and_help_exits_0() {
         );
     }
 }
+
+#[test]
+fn new_posts_with_a_saved_cursor_stopped_while_waiting_for_the_ring_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring").to_str().unwrap().to_string();
+    let cursor = dir.path().join("new-posts.cursor");
+    consumer_sdk::CursorFile::new(&cursor)
+        .save(&consumer_sdk::Cursor {
+            block: 48_404_510,
+            index_in_block: 3,
+            trx_index: 1,
+            op_index: 0,
+        })
+        .unwrap();
+    let bot = Bot::start(
+        NEW_POSTS,
+        &["--ring", &ring, "--cursor", cursor.to_str().unwrap()],
+    );
+    bot.wait_stderr("no ring yet");
+    bot.signal(libc::SIGTERM);
+    let (status, lines, stderr) = bot.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(lines.is_empty(), "{lines:?}");
+}
