@@ -109,6 +109,17 @@ pub(crate) struct Mapped {
     pub(crate) id: (u64, u64),
 }
 
+impl Mapped {
+    /// Permission bits of the mapped file (0 if they cannot be read).
+    #[cfg(feature = "writer")]
+    pub(crate) fn mode(&self) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        self._file
+            .metadata()
+            .map_or(0, |m| m.permissions().mode() & 0o777)
+    }
+}
+
 impl Memory for Mapped {
     fn words(&self) -> Words<'_> {
         // SAFETY: `map_file` checked that the mapping starts 8-byte aligned and is exactly the
@@ -197,7 +208,7 @@ fn open_nofollow(path: &Path, write: bool) -> Result<File, Error> {
 /// sized with `set_len` alone is sparse (on tmpfs too), and the page that finds the file system
 /// full kills the process that touches it with `SIGBUS`. Existing bytes are left as they are.
 #[cfg(all(feature = "writer", target_os = "linux"))]
-fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
+pub(crate) fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
     use std::os::fd::AsRawFd;
     let too_large = || Error::NoSpace {
         path: path.to_path_buf(),
@@ -226,7 +237,7 @@ fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
 
 /// Other systems: size the file only (no reservation is available everywhere).
 #[cfg(all(feature = "writer", not(target_os = "linux")))]
-fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
+pub(crate) fn reserve(path: &Path, file: &File, len: u64) -> Result<(), Error> {
     if file.metadata().map_err(|e| io_err(path, e))?.len() < len {
         file.set_len(len).map_err(|e| io_err(path, e))?;
     }

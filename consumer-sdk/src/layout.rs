@@ -172,6 +172,10 @@ pub const FLAG_VIRTUAL: u8 = 1;
 /// implicit padding and the next record starts at the beginning of the region.
 pub const RECORD_HEADER_LEN: usize = 64;
 
+/// Bytes a reader copies out of the ring in one pass (more only for a longer record it needs
+/// whole): a run of records validated once (`SYNC batch` in the ring's reader).
+pub const READ_BATCH_BYTES: u64 = 16 * 1024;
+
 /// Header of every record in the data region, followed by `len` payload bytes and zero padding
 /// up to the next multiple of 8.
 #[repr(C)]

@@ -155,6 +155,8 @@ mod publisher;
 mod stream;
 #[cfg(not(loom))]
 mod subscriber;
+#[cfg(not(loom))]
+mod waiters;
 
 #[cfg(not(loom))]
 pub use bot::{Bot, BotBuilder, BotError, CursorSaves, Notice, Step};

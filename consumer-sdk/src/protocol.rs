@@ -31,6 +31,14 @@
 //!   overwrite. So a copy taken at `pos` is valid exactly when `intent <= pos + C` afterwards;
 //!   otherwise the reader was lapped. Lapping is detected from the writer's counter, never from
 //!   record contents (which might be half-written).
+//! * **SYNC batch.** A reader applies SYNC intent to a run of records at once: it copies the
+//!   committed bytes from its position (up to the tail, the region's end and
+//!   `READ_BATCH_BYTES`, 16 KiB, or one whole longer record it needs), then one Acquire fence
+//!   and one intent load judge the run's first byte, the first the writer would overwrite. The
+//!   records are then parsed and validated from the private copy. A copy that passed stays
+//!   what was committed at those positions, so it is delivered even if the writer overwrites
+//!   the ring meanwhile; a lap shows when the next run is copied. Padding and ops of topics a
+//!   reader does not want are never copied beyond their header.
 //! * **SYNC tail.** The writer stores every record of a block and its block-end record, then
 //!   stores `tail` with Release: this single store is the commit. Readers load `tail` with
 //!   Acquire and only read below it, so they see whole blocks or nothing. A writer that dies

@@ -4,7 +4,11 @@ use crate::Chain;
 use crate::error::{Error, WriteError};
 use crate::file::{self, MappedMut};
 use crate::ring::{Memory, MemoryMut, OpMeta, RingMut, WriterCore};
+use crate::waiters::{self, WaitFile};
 use std::path::Path;
+
+/// How often the writer looks for sleeper slots of readers that died asleep.
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// Identifies a registered topic within one ring (see [`Publisher::topic`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +59,12 @@ pub struct Publisher {
     epoch: u64,
     /// The open block: its number, and whether an op or a gap notice is in it already.
     open: Option<OpenState>,
+    /// Who sleeps on the ring (`None`: the file could not be made; every commit wakes).
+    waiters: Option<WaitFile>,
+    /// Heartbeat clock of the last sweep of abandoned sleeper slots.
+    last_sweep: u64,
+    /// Wake-up system calls made.
+    wakes: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,12 +130,17 @@ impl Publisher {
 
     fn start(map: MappedMut, core: WriterCore) -> Publisher {
         let ring = RingMut::new(map.words_mut(), map.capacity);
-        let epoch = core.claim(&ring, u64::from(std::process::id()), file::heartbeat_now());
+        let now = file::heartbeat_now();
+        let epoch = core.claim(&ring, u64::from(std::process::id()), now);
+        let waiters = WaitFile::create_or_open(&map.path, map.mode()).ok();
         Publisher {
             map,
             core,
             epoch,
             open: None,
+            waiters,
+            last_sweep: now,
+            wakes: 0,
         }
     }
 
@@ -268,13 +283,52 @@ impl Publisher {
     }
 
     /// Make the open block visible to readers, in one atomic step, and wake sleeping readers.
+    /// The wake-up is a system call made only when a reader has said it sleeps (see
+    /// [`Publisher::sleeping_readers`]), so a swarm of busy readers costs the writer none.
     pub fn commit(&mut self) -> Result<(), WriteError> {
         let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
         self.core.commit(&ring)?;
         self.open = None;
-        self.core.heartbeat(&ring, file::heartbeat_now());
-        file::futex_wake(ring.notify_word());
+        let now = file::heartbeat_now();
+        self.core.heartbeat(&ring, now);
+        if self.waiters.as_ref().is_none_or(WaitFile::anyone_sleeps) {
+            file::futex_wake(ring.notify_word());
+            self.wakes += 1;
+        }
+        self.sweep(now);
         Ok(())
+    }
+
+    /// About once a second: forget the sleeper slots of readers that died asleep, and make the
+    /// wait file again if it is gone or was replaced.
+    fn sweep(&mut self, now: u64) {
+        if now.saturating_sub(self.last_sweep) < SWEEP_INTERVAL_NS {
+            return;
+        }
+        self.last_sweep = now;
+        let current = file::current_id(&waiters::wait_path(&self.map.path));
+        if self
+            .waiters
+            .as_ref()
+            .is_none_or(|w| current != Some(w.id()))
+        {
+            self.waiters = WaitFile::create_or_open(&self.map.path, self.map.mode()).ok();
+        }
+        if let Some(w) = self.waiters.as_ref() {
+            w.clear_abandoned();
+        }
+    }
+
+    /// Readers registered as asleep on this ring now, waiting for the next commit (see
+    /// [`Publisher::commit`]); `None` if the ring's `.wait` file could not be made, in which
+    /// case every commit wakes.
+    pub fn sleeping_readers(&self) -> Option<u64> {
+        self.waiters.as_ref().map(WaitFile::sleepers)
+    }
+
+    /// Wake-up system calls this publisher has made (one at most per commit).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
     }
 
     /// Drop the open block; readers never see any of it.
@@ -293,7 +347,9 @@ impl Publisher {
 
     /// Tell readers this publisher is alive (call at least once a second while idle).
     pub fn heartbeat(&mut self) {
-        self.core.heartbeat(&self.ring(), file::heartbeat_now());
+        let now = file::heartbeat_now();
+        self.core.heartbeat(&self.ring(), now);
+        self.sweep(now);
     }
 }
 

@@ -7,7 +7,7 @@ use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
 use crate::ops::{self, OpView, Operation, Time, ViewError};
 use crate::ring::{self, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
-use crossbeam_utils::Backoff;
+use crate::waiters::{self, Slot, WaitFile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +33,12 @@ pub enum Start {
 /// How a blocking receive waits for the writer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Wait {
-    /// Spin briefly, then yield, then sleep on a futex the writer wakes at every commit. Costs
-    /// nothing while idle and wakes within microseconds; the right choice for almost every bot.
+    /// Poll for a while, then sleep on a futex the writer wakes at its next commit. The poll
+    /// adapts: about twice as long as recent waits lasted, between 2 and 50 µs, so a busy
+    /// stream is caught without sleeping; when waits last longer, it polls 2 µs and sleeps. A
+    /// sleeping subscriber registers in the ring's `.wait` file, so the writer makes its wake-up
+    /// system call only when someone sleeps. Costs nothing while idle; the right choice for
+    /// almost every bot.
     #[default]
     Backoff,
     /// Poll without ever sleeping: the lowest latency, one core per subscriber. Only for a few
@@ -347,6 +351,7 @@ pub struct Builder {
     lag: LagPolicy,
     stop: Option<Arc<AtomicBool>>,
     stale_after: Duration,
+    max_nap: Duration,
 }
 
 impl std::fmt::Debug for Mapped {
@@ -399,6 +404,15 @@ impl Builder {
         self
     }
 
+    /// Longest single sleep (default 50 ms). Tests only: with a long one, a wake-up the writer
+    /// failed to make shows as a reader that never wakes.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn max_nap(mut self, nap: Duration) -> Builder {
+        self.max_nap = nap;
+        self
+    }
+
     /// Position the subscriber and start.
     pub fn start(self, start: Start) -> Result<Subscriber, Error> {
         // A writer lapping the ring at full speed can overwrite the position found before the
@@ -417,7 +431,6 @@ impl Builder {
             path: self.path,
             map: self.map,
             core,
-            buf: Vec::new(),
             topics: self.topics,
             topic_cache: Vec::new(),
             wait: self.wait,
@@ -432,6 +445,9 @@ impl Builder {
             last_file_check: Instant::now(),
             idle_polls: 0,
             chain,
+            spin: Spin::new(),
+            sleeper: Sleeper::Untried,
+            max_nap: self.max_nap,
         })
     }
 
@@ -516,7 +532,6 @@ pub struct Subscriber {
     path: PathBuf,
     map: Mapped,
     core: ReaderCore,
-    buf: Vec<u8>,
     topics: Option<Vec<String>>,
     topic_cache: Vec<Arc<str>>,
     wait: Wait,
@@ -535,6 +550,63 @@ pub struct Subscriber {
     idle_polls: u32,
     /// The chain the ring records, given to every op.
     chain: Option<Chain>,
+    /// How long `Wait::Backoff` polls before it sleeps.
+    spin: Spin,
+    /// This subscriber's registration as a sleeper.
+    sleeper: Sleeper,
+    /// Longest single sleep.
+    max_nap: Duration,
+}
+
+/// A subscriber's registration in the ring's `.wait` file (see `waiters`), made the first
+/// time it sleeps: a subscriber that never sleeps never opens the file.
+enum Sleeper {
+    /// Not tried yet, or to be tried again.
+    Untried,
+    /// No usable wait file now; tried again after the next file check.
+    Absent,
+    Registered(WaitFile, Slot),
+}
+
+/// The adaptive spin of [`Wait::Backoff`]: poll for about twice as long as recent waits
+/// lasted, within [`Spin::MIN`] and [`Spin::MAX`]; when waits last longer than that, poll only
+/// briefly and sleep. A busy stream is then caught without a sleep and its wake-up, an idle or
+/// slow one costs no CPU.
+#[derive(Debug, Clone, Copy)]
+struct Spin {
+    /// Moving average of recent waits (each counted up to [`Spin::WAIT_CAP`]), in ns.
+    avg_ns: u64,
+}
+
+impl Spin {
+    /// Shortest poll before sleeping.
+    const MIN: Duration = Duration::from_micros(2);
+    /// Longest poll before sleeping.
+    const MAX: Duration = Duration::from_micros(50);
+    /// A wait longer than this counts as this long.
+    const WAIT_CAP: Duration = Duration::from_millis(1);
+    /// Polls between two clock reads while spinning.
+    const POLLS_PER_CLOCK_READ: u32 = 16;
+
+    fn new() -> Spin {
+        Spin {
+            avg_ns: Spin::MIN.as_nanos() as u64,
+        }
+    }
+
+    fn budget(self) -> Duration {
+        let (min, max) = (Spin::MIN.as_nanos() as u64, Spin::MAX.as_nanos() as u64);
+        Duration::from_nanos(if self.avg_ns > max {
+            min
+        } else {
+            self.avg_ns.saturating_mul(2).clamp(min, max)
+        })
+    }
+
+    fn record(&mut self, waited: Duration) {
+        let w = waited.min(Spin::WAIT_CAP).as_nanos() as u64;
+        self.avg_ns = (self.avg_ns * 7 + w) / 8;
+    }
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -562,6 +634,7 @@ impl Subscriber {
             lag: LagPolicy::Oldest,
             stop: None,
             stale_after: Duration::from_secs(5),
+            max_nap: MAX_SLEEP,
         })
     }
 
@@ -667,7 +740,7 @@ impl Subscriber {
                 topic: self.topic_arc(header.topic),
                 header,
                 index_in_block,
-                payload: std::mem::take(&mut self.buf),
+                payload: self.core.payload().to_vec(),
                 chain: self.chain,
             }),
         }
@@ -683,23 +756,20 @@ impl Subscriber {
                 topic: self.core.topic_name(header.topic),
                 header,
                 index_in_block,
-                payload: &self.buf,
+                payload: self.core.payload(),
                 chain: self.chain,
             }),
         }
     }
 
-    /// The next op (its payload in `self.buf`) or block end, without blocking.
+    /// The next op (its payload in `self.core.payload()`) or block end, without blocking.
     fn next_raw(&mut self) -> Result<Option<Raw>, RecvError> {
         loop {
             if let Some(e) = self.pending.take() {
                 return Err(e);
             }
             let ring = Ring::new(self.map.words(), self.map.capacity);
-            let polled = self
-                .core
-                .poll(&ring, &mut self.buf)
-                .map_err(|f| self.fault(f))?;
+            let polled = self.core.poll(&ring).map_err(|f| self.fault(f))?;
             match polled {
                 Polled::Empty => {
                     self.epoch = ring.epoch();
@@ -710,6 +780,7 @@ impl Subscriber {
                         && self.last_file_check.elapsed() >= FILE_CHECK_INTERVAL
                     {
                         self.last_file_check = Instant::now();
+                        self.check_sleeper();
                         if self.reopen_if_replaced()? {
                             continue;
                         }
@@ -834,7 +905,9 @@ impl Subscriber {
     }
 
     fn recv_raw_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Raw>, RecvError> {
-        let backoff = Backoff::new();
+        // Set at the first empty poll (`Wait::Backoff`): how long this wait has lasted.
+        let mut waiting_since: Option<Instant> = None;
+        let mut spins: u32 = 0;
         loop {
             // Read the wake-up word before looking for data, so a commit in between is not
             // slept through (the futex returns at once if the word moved).
@@ -850,24 +923,59 @@ impl Subscriber {
                 return Err(RecvError::Stopped);
             }
             if let Some(raw) = self.next_raw()? {
+                if let Some(since) = waiting_since {
+                    self.spin.record(since.elapsed());
+                }
                 return Ok(Some(raw));
             }
-            // The clock is read only with a deadline, or before sleeping.
+            // The clock is read only with a deadline, every so many polls while spinning, and
+            // before sleeping.
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             match self.wait {
                 Wait::BusySpin => std::hint::spin_loop(),
-                Wait::Backoff if !backoff.is_completed() => backoff.snooze(),
                 Wait::Backoff => {
-                    let nap = deadline.map_or(MAX_SLEEP, |d| {
-                        d.saturating_duration_since(Instant::now()).min(MAX_SLEEP)
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    spins = spins.wrapping_add(1);
+                    if spins % Spin::POLLS_PER_CLOCK_READ != 0
+                        || since.elapsed() < self.spin.budget()
+                    {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    let nap = deadline.map_or(self.max_nap, |d| {
+                        d.saturating_duration_since(Instant::now())
+                            .min(self.max_nap)
                     });
-                    file::futex_wait(self.ring().notify_word(), seen, nap);
+                    self.sleep(seen, nap);
                     // Let the next empty poll check whether the file was replaced.
                     self.idle_polls = IDLE_POLLS_PER_CLOCK_READ - 1;
                 }
             }
+        }
+    }
+
+    /// Sleep until the notify word moves from `seen` (a commit), for at most `nap`, registered
+    /// as a sleeper so that the writer makes the wake-up call.
+    fn sleep(&mut self, seen: u64, nap: Duration) {
+        if matches!(self.sleeper, Sleeper::Untried) {
+            self.sleeper = match WaitFile::open(&self.path) {
+                Some(w) => {
+                    let slot = w.claim();
+                    Sleeper::Registered(w, slot)
+                }
+                None => Sleeper::Absent,
+            };
+        }
+        let ring = Ring::new(self.map.words(), self.map.capacity);
+        match &self.sleeper {
+            Sleeper::Registered(w, slot) => {
+                w.set(*slot, true);
+                file::futex_wait(ring.notify_word(), seen, nap);
+                w.set(*slot, false);
+            }
+            _ => file::futex_wait(ring.notify_word(), seen, nap),
         }
     }
 
@@ -907,6 +1015,21 @@ impl Subscriber {
             ReadFault::Overrun => RecvError::Overrun {
                 path: self.path.clone(),
             },
+        }
+    }
+
+    /// Open the wait file again at the next sleep if there was none, or if another one now sits
+    /// at its path.
+    fn check_sleeper(&mut self) {
+        let again = match &self.sleeper {
+            Sleeper::Untried => false,
+            Sleeper::Absent => true,
+            Sleeper::Registered(w, _) => {
+                file::current_id(&waiters::wait_path(&self.path)) != Some(w.id())
+            }
+        };
+        if again {
+            self.sleeper = Sleeper::Untried;
         }
     }
 
@@ -957,6 +1080,7 @@ impl Subscriber {
         self.map = map;
         self.topic_cache.clear();
         self.chain = chain_of(&self.map);
+        self.sleeper = Sleeper::Untried;
         self.skip = skip.or(self.skip);
         self.pending = pending;
         Ok(true)

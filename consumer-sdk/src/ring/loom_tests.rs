@@ -47,13 +47,12 @@ fn run(cap: u64, blocks: u64, before: u64, per_block: u64, len: usize) -> Vec<Po
         }
     });
     let mut got = Vec::new();
-    let mut buf = Vec::new();
     loop {
-        match r.poll(&ring, &mut buf).unwrap() {
+        match r.poll(&ring).unwrap() {
             Polled::Empty => thread::yield_now(),
             Polled::Op { header, .. } => {
                 assert_eq!(
-                    buf,
+                    r.payload(),
                     payload(header.seq, len),
                     "torn or stale payload for seq {}",
                     header.seq
@@ -182,14 +181,13 @@ fn loom_lapped_reader_never_sees_torn_payloads_and_counts_exactly() {
         let mut r = ReaderCore::new(&ring, 0, None).unwrap();
         let wmem = mem.clone();
         let writer = thread::spawn(move || write(&RingMut::new(wmem.words_mut(), cap), 7, false));
-        let mut buf = Vec::new();
         let mut expected = 0;
         loop {
-            match r.poll(&ring, &mut buf).unwrap() {
+            match r.poll(&ring).unwrap() {
                 Polled::Op { header, .. } => {
                     assert_eq!(header.seq, expected, "op after {expected} accounted for");
                     let len = sizes[header.seq as usize];
-                    assert_eq!(buf, payload(header.seq, len), "torn payload");
+                    assert_eq!(r.payload(), payload(header.seq, len), "torn payload");
                     break;
                 }
                 Polled::Lagged {

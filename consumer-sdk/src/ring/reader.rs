@@ -5,8 +5,9 @@ use super::seek::{
     block_start_from, first_block_start, last_block_start, newest_block_start, seq_at,
 };
 use super::{ReadFault, Ring, check_tail, check_walk, corrupt};
-use crate::layout::{self, Kind, RECORD_HEADER_LEN, RecordHeader, TOPIC_SLOTS};
+use crate::layout::{self, Kind, READ_BATCH_BYTES, RECORD_HEADER_LEN, RecordHeader, TOPIC_SLOTS};
 use crate::sync::Ordering;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// What one step of a reader produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,20 @@ impl Filter {
 pub(crate) struct ReaderCore {
     pos: u64,
     tail: u64,
+    /// A validated copy of the ring's bytes `batch_pos..batch_end`.
+    ///
+    /// SYNC batch: a run of whole committed records is copied with relaxed word loads and
+    /// validated with one fence and one intent load ([`Ring::overwritten`] of its first byte:
+    /// every later byte of the run is overwritten only after that one). Records are then parsed
+    /// from the private copy, so a reader draining a backlog touches the writer's cache lines
+    /// once per run instead of twice per record. A copy once validated stays what the writer
+    /// committed at those positions, so it is delivered even if the writer overwrites the ring
+    /// meanwhile; the lap shows at the next run.
+    batch: Vec<u64>,
+    batch_pos: u64,
+    batch_end: u64,
+    /// Bytes of the last op's or gap notice's payload within `batch`.
+    payload: std::ops::Range<usize>,
     next_seq: u64,
     topics: Vec<String>,
     pub(super) filter: Option<Filter>,
@@ -97,6 +112,10 @@ impl ReaderCore {
         let mut reader = ReaderCore {
             pos,
             tail: pos,
+            batch: Vec::new(),
+            batch_pos: pos,
+            batch_end: pos,
+            payload: 0..0,
             next_seq,
             topics: Vec::new(),
             filter: topics.map(|names| Filter {
@@ -148,8 +167,77 @@ impl ReaderCore {
         self.topics = names;
     }
 
-    /// Next record passing the filter, block end, lag report, or nothing new.
-    pub(crate) fn poll(&mut self, ring: &Ring<'_>, buf: &mut Vec<u8>) -> Result<Polled, ReadFault> {
+    /// The payload of the op or gap notice the last [`ReaderCore::poll`] returned: a private,
+    /// validated copy (never live ring memory).
+    pub(crate) fn payload(&self) -> &[u8] {
+        self.batch
+            .as_bytes()
+            .get(self.payload.clone())
+            .unwrap_or_default()
+    }
+
+    /// Bytes the reader has allocated for its copies (tests: nothing unbounded is copied).
+    #[cfg(test)]
+    pub(crate) fn copy_capacity(&self) -> usize {
+        self.batch.capacity() * 8
+    }
+
+    /// Whether the validated copy holds the ring's bytes `pos..pos + len`.
+    fn copied(&self, pos: u64, len: u64) -> bool {
+        pos >= self.batch_pos && pos + len <= self.batch_end
+    }
+
+    /// Copy the committed run from the reader's position (at least `need` bytes, at most
+    /// [`READ_BATCH_BYTES`] unless `need` is more, never past the tail or the region's end) and
+    /// validate it (SYNC batch). `false`: the position was overwritten meanwhile.
+    fn refill(&mut self, ring: &Ring<'_>, need: u64) -> Result<bool, ReadFault> {
+        // The freshest tail: the longest run.
+        let tail = ring.tail();
+        if tail < self.tail {
+            return Err(corrupt(
+                self.pos,
+                format!("committed tail went back from {} to {tail}", self.tail),
+            ));
+        }
+        check_tail(ring, tail)?;
+        self.tail = tail;
+        let start = self.pos;
+        let end = (start + READ_BATCH_BYTES.max(need))
+            .min(tail)
+            .min(start + ring.room(start));
+        let words = ((end - start) / 8) as usize;
+        self.batch.clear();
+        self.batch.reserve(words);
+        let first = ring.data_word(start);
+        let src = ring.words;
+        // Relaxed: validated below against the tail intent (SYNC batch).
+        self.batch
+            .extend((first..first + words).map(|i| src.get(i).load(Ordering::Relaxed)));
+        self.batch_pos = start;
+        self.batch_end = end;
+        if ring.overwritten(start) {
+            self.batch_end = start;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The copy of the record header at `pos` (which [`ReaderCore::copied`] holds).
+    fn copied_header(&self, pos: u64) -> RecordHeader {
+        let at = (pos - self.batch_pos) as usize;
+        let bytes = &self.batch.as_bytes()[at..at + RECORD_HEADER_LEN];
+        RecordHeader::read_from_bytes(bytes).unwrap_or_else(|_| unreachable_header())
+    }
+
+    /// Byte range of the payload of the record at `pos` within the copy.
+    fn copied_payload(&self, pos: u64, len: u32) -> std::ops::Range<usize> {
+        let at = (pos - self.batch_pos) as usize + RECORD_HEADER_LEN;
+        at..at + len as usize
+    }
+
+    /// Next record passing the filter, block end, lag report, or nothing new. An op's or gap
+    /// notice's payload is then in [`ReaderCore::payload`].
+    pub(crate) fn poll(&mut self, ring: &Ring<'_>) -> Result<Polled, ReadFault> {
         let cap = ring.capacity();
         loop {
             if self.pos >= self.tail {
@@ -172,13 +260,19 @@ impl ReaderCore {
                 self.pos += room;
                 continue;
             }
-            if self.tail - self.pos > cap {
-                return self.recover(ring);
+            // A header the validated copy holds is read from it; any other is judged here.
+            if !self.copied(self.pos, RECORD_HEADER_LEN as u64) {
+                if self.tail - self.pos > cap {
+                    return self.recover(ring);
+                }
+                if self.tail - self.pos < RECORD_HEADER_LEN as u64 {
+                    return Err(corrupt(self.pos, "record runs past the committed tail"));
+                }
+                if !self.refill(ring, RECORD_HEADER_LEN as u64)? {
+                    return self.recover(ring);
+                }
             }
-            let h = ring.load_record_header(self.pos);
-            if ring.overwritten(self.pos) {
-                return self.recover(ring);
-            }
+            let h = self.copied_header(self.pos);
             let len = ring
                 .skip_len(self.pos, &h)
                 .map_err(|e| corrupt(self.pos, e))?;
@@ -199,18 +293,15 @@ impl ReaderCore {
                     return Ok(Polled::BlockEnd(h));
                 }
                 Some(Kind::Gap) => {
-                    // Every reader gets it, whatever its topics; validated like an op's copy.
-                    copy_payload(
-                        ring,
-                        self.pos + RECORD_HEADER_LEN as u64,
-                        h.len as usize,
-                        buf,
-                    );
-                    if ring.overwritten(self.pos) {
+                    // Every reader gets it, whatever its topics.
+                    if !self.copied(self.pos, len) && !self.refill(ring, len)? {
                         return self.recover(ring);
                     }
+                    self.payload = self.copied_payload(self.pos, h.len);
+                    let payload = self.payload();
                     let word = |i: usize| {
-                        buf.get(i * 8..i * 8 + 8)
+                        payload
+                            .get(i * 8..i * 8 + 8)
                             .and_then(|b| b.try_into().ok())
                             .map_or(0, u64::from_ne_bytes)
                     };
@@ -245,15 +336,12 @@ impl ReaderCore {
             }
             let wanted = self.filter.as_ref().is_none_or(|f| f.contains(h.topic));
             if wanted {
-                copy_payload(
-                    ring,
-                    self.pos + RECORD_HEADER_LEN as u64,
-                    h.len as usize,
-                    buf,
-                );
-                if ring.overwritten(self.pos) {
+                // Copied whole (padding and ops of other topics never are): copy again from its
+                // start if the run holds only a part of it.
+                if !self.copied(self.pos, len) && !self.refill(ring, len)? {
                     return self.recover(ring);
                 }
+                self.payload = self.copied_payload(self.pos, h.len);
                 if let Some(f) = self.filter.as_mut() {
                     f.expected[usize::from(h.topic)] = h.topic_seq.wrapping_add(1);
                 }
@@ -337,6 +425,7 @@ impl ReaderCore {
             }
             self.pos = start;
             self.tail = start;
+            self.batch_end = self.batch_pos;
             self.next_seq = seq;
             self.in_block = 0;
             return Ok(Polled::Lagged {
@@ -350,22 +439,10 @@ impl ReaderCore {
     }
 }
 
-/// Copy `len` payload bytes at `pos` into `buf` with word-wise atomic loads.
-fn copy_payload(ring: &Ring<'_>, pos: u64, len: usize, buf: &mut Vec<u8>) {
-    buf.clear();
-    buf.reserve(len.next_multiple_of(8));
-    let first = ring.data_word(pos);
-    for i in 0..len.div_ceil(8) {
-        // Relaxed: validated afterwards against the tail intent (SYNC intent).
-        buf.extend_from_slice(
-            &ring
-                .words
-                .get(first + i)
-                .load(Ordering::Relaxed)
-                .to_ne_bytes(),
-        );
-    }
-    buf.truncate(len);
+#[cold]
+fn unreachable_header() -> ! {
+    // The slice is exactly RECORD_HEADER_LEN bytes, the header's size (asserted in layout.rs).
+    unreachable!("record header is RECORD_HEADER_LEN bytes")
 }
 
 /// Records of each topic in `ids` before block boundary `pos`, exact whatever state the writer

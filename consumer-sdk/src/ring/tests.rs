@@ -42,11 +42,10 @@ impl Fixture {
 
 fn drain(ring: &Ring<'_>, r: &mut ReaderCore) -> Vec<Result<(u64, Vec<u8>), Polled>> {
     let mut out = Vec::new();
-    let mut buf = Vec::new();
     loop {
-        match r.poll(ring, &mut buf).unwrap() {
+        match r.poll(ring).unwrap() {
             Polled::Empty => return out,
-            Polled::Op { header, .. } => out.push(Ok((header.block, buf.clone()))),
+            Polled::Op { header, .. } => out.push(Ok((header.block, r.payload().to_vec()))),
             Polled::BlockEnd(_) => {}
             lag => out.push(Err(lag)),
         }
@@ -191,12 +190,41 @@ fn a_payload_longer_than_the_writer_writes_is_corrupt_not_copied() {
     let mut bytes = w.load(Ordering::Relaxed).to_ne_bytes();
     bytes[..4].copy_from_slice(&(max + 8).to_ne_bytes());
     w.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
-    let mut buf = Vec::new();
-    match r.poll(&f.ring(), &mut buf) {
+    match r.poll(&f.ring()) {
         Err(ReadFault::Corrupt { pos: 0, reason }) => {
             assert!(reason.contains("maximum"), "{reason}")
         }
         other => panic!("{other:?}"),
     }
-    assert!(buf.capacity() < max as usize, "nothing was copied");
+    assert!(r.copy_capacity() < max as usize, "nothing was copied");
+}
+
+#[test]
+fn records_longer_than_a_run_are_copied_whole_and_only_when_wanted() {
+    let big = crate::layout::READ_BATCH_BYTES as usize * 5 / 2;
+    let mut f = Fixture::new(1 << 20);
+    let small: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 300]).collect();
+    let mut payloads = small.clone();
+    payloads.push(vec![0xab; big]);
+    payloads.extend(small.iter().cloned());
+    // `comment` for the big op only: topics cycle per op, so give it its own block.
+    f.block(1, &["vote"], &small);
+    f.block(2, &["comment"], &[vec![0xab; big]]);
+    f.block(3, &["vote"], &small);
+    let mut all = ReaderCore::new(&f.ring(), 0, None).unwrap();
+    let got: Vec<Vec<u8>> = drain(&f.ring(), &mut all)
+        .into_iter()
+        .map(|r| r.unwrap().1)
+        .collect();
+    assert_eq!(got, payloads);
+    // A reader of votes only never copies the comment whole.
+    let mut votes = ReaderCore::new(&f.ring(), 0, Some(&["vote".to_string()])).unwrap();
+    let got = drain(&f.ring(), &mut votes);
+    assert_eq!(got.len(), 80);
+    assert!(
+        votes.copy_capacity() <= crate::layout::READ_BATCH_BYTES as usize,
+        "{} bytes copied at once",
+        votes.copy_capacity()
+    );
+    assert!(all.copy_capacity() >= big);
 }

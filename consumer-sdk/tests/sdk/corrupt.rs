@@ -420,7 +420,12 @@ fn creation_refuses_existing_files_and_bad_capacities() {
     left.sort();
     assert_eq!(
         left,
-        ["shared.ring", "test.ring"],
+        [
+            "shared.ring",
+            "shared.ring.wait",
+            "test.ring",
+            "test.ring.wait"
+        ],
         "creation left temporary files behind"
     );
 }

@@ -23,6 +23,7 @@ mod props;
 #[cfg(feature = "tokio")]
 mod stream;
 mod typed;
+mod wake;
 
 use consumer_sdk::{CreateOptions, Publisher};
 use std::alloc::{GlobalAlloc, Layout, System};

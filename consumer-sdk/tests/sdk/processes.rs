@@ -131,6 +131,15 @@ fn child_role() {
             }
         }
         "bot" => crate::bot::bot_role(&ring),
+        // Wait for the next op at the tail, asleep (until killed).
+        "sleeper" => {
+            let mut sub = Subscriber::open(&ring)
+                .unwrap()
+                .max_nap(Duration::from_secs(3600))
+                .start(Start::Latest)
+                .unwrap();
+            let _ = sub.recv();
+        }
         other => panic!("unknown role {other}"),
     }
 }

@@ -20,6 +20,8 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 const HDR: u64 = RECORD_HEADER_LEN as u64;
+/// Bytes a reader copies out and validates in one pass.
+const BATCH: u64 = layout::READ_BATCH_BYTES;
 
 /// Topics the writer uses, registered lazily on first use.
 const TOPICS: [&str; 4] = ["vote", "comment", "transfer", "custom_json"];
@@ -463,6 +465,8 @@ struct MReader {
     pending: Option<RecvError>,
     last_block: Option<u64>,
     last_op: Option<Cursor>,
+    /// Positions the reader holds a validated copy of: read from it, never judged again.
+    copy: (u64, u64),
 }
 
 impl MReader {
@@ -476,7 +480,23 @@ impl MReader {
             pending: None,
             last_block: None,
             last_op: None,
+            copy: (0, 0),
         }
+    }
+
+    /// The reader reads `need` bytes at `at`: from its copy if that holds them, else it copies
+    /// the committed run from `at` (to the tail, the region's end, at most `BATCH` bytes unless
+    /// `need` is more) unless `at` was overwritten, which is a lap.
+    fn touch(&mut self, m: &Model, at: u64, need: u64) -> Result<(), RecvError> {
+        if at >= self.copy.0 && at + need <= self.copy.1 {
+            return Ok(());
+        }
+        if m.intent > at + m.cap {
+            return Err(self.lag(m));
+        }
+        let region_end = at + (m.cap - at % m.cap);
+        self.copy = (at, (at + BATCH.max(need)).min(m.tail()).min(region_end));
+        Ok(())
     }
 
     fn wants(&self, topic: &str) -> bool {
@@ -498,6 +518,7 @@ impl MReader {
         self.bi = k;
         self.oi = 0;
         self.raw = m.blocks.get(k).map_or(m.tail(), |b| b.flag);
+        self.copy = (0, 0);
         RecvError::Lagged {
             lost,
             lost_matching,
@@ -510,20 +531,33 @@ impl MReader {
             return Err(e);
         }
         loop {
-            if self.raw < m.tail() {
-                let room = m.cap - self.raw % m.cap;
-                let header_at = if room < HDR {
-                    self.raw + room
-                } else {
-                    self.raw
-                };
-                if m.intent > header_at + m.cap {
-                    return Err(self.lag(m));
-                }
-            }
             let Some(b) = m.blocks.get(self.bi) else {
                 return Ok(None);
             };
+            // The next record: where it starts, its length, whether the reader needs it whole
+            // (an op it wants; a block end is only a header).
+            let (start, len, whole) = match b.ops.get(self.oi) {
+                Some(op) => {
+                    let len = HDR + (op.payload.len() as u64).next_multiple_of(8);
+                    (op.end - len, len, self.wants(&m.topics[op.topic]))
+                }
+                None => (b.end - HDR, HDR, false),
+            };
+            // From `raw` to it: implicit padding (fewer than a header's bytes before the end),
+            // or a padding record, whose header is read.
+            let room = m.cap - self.raw % m.cap;
+            let at = if room < HDR {
+                self.raw + room
+            } else {
+                self.raw
+            };
+            if at != start {
+                self.touch(m, at, HDR)?;
+            }
+            self.touch(m, start, HDR)?;
+            if whole {
+                self.touch(m, start, len)?;
+            }
             if let Some(op) = b.ops.get(self.oi) {
                 let index = self.oi as u32;
                 self.oi += 1;

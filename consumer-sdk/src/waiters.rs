@@ -1,0 +1,311 @@
+//! Who sleeps on a ring: the `<ring>.wait` file, so the writer makes a wake-up system call only
+//! when a reader sleeps (the eventcount pattern).
+//!
+//! Readers map the ring read-only, so they cannot say "I sleep" in it. The writer therefore
+//! keeps a second, one-page file beside the ring, writable by everyone who may read the ring
+//! (mode: the ring's, with a write bit wherever it has a read bit). In it:
+//!
+//! * a bitmap of [`SLOTS`] reader slots. A reader owns a slot while it holds an
+//!   open-file-description lock on that slot's byte of the file (`F_OFD_SETLK` on byte
+//!   `LOCK_BASE + slot`, beyond the file's end: a lock needs no bytes). The kernel drops the
+//!   lock when the reader dies, however it dies.
+//! * an overflow count for readers that found every slot taken.
+//!
+//! A reader about to sleep sets its bit (or raises the count) with a `SeqCst` read-modify-write
+//! and a `SeqCst` fence, then sleeps on the ring's notify word (`FUTEX_WAIT` with the value it
+//! read before polling), and clears it after. The writer, after bumping the notify word at a
+//! commit, issues a `SeqCst` fence and loads the bitmap and the count, and wakes only if one is
+//! non-zero. Of the two fences one comes first: either the writer sees the bit, or the reader's
+//! `FUTEX_WAIT` sees the new notify value and returns at once. No wake-up is lost.
+//!
+//! A reader killed while asleep leaves its bit set; about once a second the writer probes the
+//! lock of every set bit and clears the bits of slots nobody holds. A killed reader of the
+//! overflow count leaves it raised for good: the writer then wakes at every commit, as it would
+//! without this file. A reader that cannot open the file (permissions changed by hand, a file
+//! system that refuses locks) is not known to the writer: it still wakes up on its own at least
+//! every 50 ms. If the writer cannot create the file it wakes at every commit.
+
+use crate::error::Error;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// Reader slots with a bit each.
+pub(crate) const SLOTS: usize = 256;
+/// Length of the file: one page.
+const FILE_LEN: usize = 4096;
+/// Word 0: what the file is.
+const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAIT");
+/// Word 1: its layout.
+const VERSION: u64 = 1;
+/// Word 2: readers asleep without a slot.
+const W_OVERFLOW: usize = 2;
+/// Words 8..12: the slot bitmap, on a cache line of its own.
+const W_BITS: usize = 8;
+const BIT_WORDS: usize = SLOTS / 64;
+/// Byte offset of slot 0's lock.
+const LOCK_BASE: i64 = 1 << 20;
+
+/// The wait file of the ring at `ring`: its name with `.wait` appended.
+pub(crate) fn wait_path(ring: &Path) -> PathBuf {
+    let mut name = ring.as_os_str().to_owned();
+    name.push(".wait");
+    PathBuf::from(name)
+}
+
+/// A mapped wait file (reader or writer side).
+pub(crate) struct WaitFile {
+    map: memmap2::MmapRaw,
+    file: File,
+    /// Device and inode, to notice a replacement.
+    id: (u64, u64),
+}
+
+/// What a reader holds to say it sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Bit `n` of the bitmap (the reader holds its lock).
+    Bit(usize),
+    /// The overflow count.
+    Overflow,
+}
+
+impl WaitFile {
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is page-aligned, exactly FILE_LEN bytes (checked when mapped) and
+        // lives as long as `self`. Every access to it is atomic, so other processes storing into
+        // it concurrently is no data race; it is mapped read-write, so stores are allowed.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<AtomicU64>(), FILE_LEN / 8) }
+    }
+
+    /// Map `file` (already validated as a regular file of the right size).
+    fn map(file: File) -> Option<WaitFile> {
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() != FILE_LEN as u64 {
+            return None;
+        }
+        let map = memmap2::MmapOptions::new()
+            .len(FILE_LEN)
+            .map_raw(&file)
+            .ok()?;
+        if map.len() != FILE_LEN {
+            return None;
+        }
+        Some(WaitFile {
+            map,
+            file,
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    fn valid(&self) -> bool {
+        let w = self.words();
+        // Relaxed: written once before the file got its name.
+        w[0].load(Ordering::Relaxed) == MAGIC && w[1].load(Ordering::Relaxed) == VERSION
+    }
+
+    /// Device and inode of the mapped file.
+    pub(crate) fn id(&self) -> (u64, u64) {
+        self.id
+    }
+
+    /// Open the wait file of the ring at `ring` to register as a sleeper; `None` if there is
+    /// none, it cannot be opened for writing, or it is not a wait file.
+    pub(crate) fn open(ring: &Path) -> Option<WaitFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(wait_path(ring))
+            .ok()?;
+        let w = WaitFile::map(file)?;
+        w.valid().then_some(w)
+    }
+
+    /// Take a slot: the first whose lock is free (starting from a place derived from the pid,
+    /// so the readers of a swarm do not all probe slot 0 first), else the overflow count.
+    pub(crate) fn claim(&self) -> Slot {
+        let first = std::process::id() as usize;
+        (0..SLOTS)
+            .map(|i| (first + i) % SLOTS)
+            .find(|&slot| self.lock_slot(slot))
+            .map_or(Slot::Overflow, |slot| {
+                // A bit a dead owner left behind is ours now, and we are awake.
+                self.set(Slot::Bit(slot), false);
+                Slot::Bit(slot)
+            })
+    }
+
+    /// Say whether the holder of `slot` sleeps. Setting is `SeqCst` and followed by a `SeqCst`
+    /// fence: see the module docs for the pairing with [`WaitFile::anyone_sleeps`].
+    pub(crate) fn set(&self, slot: Slot, asleep: bool) {
+        let w = self.words();
+        match (slot, asleep) {
+            (Slot::Bit(n), true) => {
+                w[W_BITS + n / 64].fetch_or(1 << (n % 64), Ordering::SeqCst);
+            }
+            (Slot::Bit(n), false) => {
+                w[W_BITS + n / 64].fetch_and(!(1 << (n % 64)), Ordering::SeqCst);
+            }
+            (Slot::Overflow, true) => {
+                w[W_OVERFLOW].fetch_add(1, Ordering::SeqCst);
+            }
+            (Slot::Overflow, false) => {
+                // Never below zero, whatever another process stored.
+                let _ = w[W_OVERFLOW].fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    Some(n.saturating_sub(1))
+                });
+            }
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// Readers registered as asleep now (set bits plus the overflow count).
+    pub(crate) fn sleepers(&self) -> u64 {
+        let w = self.words();
+        let bits: u64 = (0..BIT_WORDS)
+            // Relaxed: a count for reports, not a decision.
+            .map(|i| u64::from(w[W_BITS + i].load(Ordering::Relaxed).count_ones()))
+            .sum();
+        bits.saturating_add(w[W_OVERFLOW].load(Ordering::Relaxed))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn slot_lock(slot: usize, kind: libc::c_int) -> libc::flock {
+        // SAFETY: an all-zero `flock` is a valid value of this plain C struct (`l_pid` must be 0
+        // for the OFD commands).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = (LOCK_BASE + slot as i64) as libc::off_t;
+        fl.l_len = 1;
+        fl
+    }
+
+    /// Lock `slot`'s byte for this open file; `false` if another holds it.
+    #[cfg(target_os = "linux")]
+    fn lock_slot(&self, slot: usize) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fl = WaitFile::slot_lock(slot, libc::F_WRLCK);
+        // SAFETY: `fcntl(F_OFD_SETLK)` on a descriptor we own, reading the `flock` struct we
+        // pass, which lives for the call.
+        unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) == 0 }
+    }
+
+    /// Other systems: no per-open-file locks, so no slots.
+    #[cfg(not(target_os = "linux"))]
+    fn lock_slot(&self, _slot: usize) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "writer")]
+impl WaitFile {
+    /// The wait file of the ring at `ring`, for its writer: the existing one if it is valid and
+    /// ours (keeping the registrations of readers asleep on it), else a fresh one put in place
+    /// atomically. `mode` is the ring's.
+    pub(crate) fn create_or_open(ring: &Path, mode: u32) -> Result<WaitFile, Error> {
+        let path = wait_path(ring);
+        let io = |p: &Path, source: std::io::Error| Error::Io {
+            path: p.to_path_buf(),
+            source,
+        };
+        let mode = mode | ((mode & 0o044) >> 1);
+        let existing = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .ok()
+            .and_then(WaitFile::map)
+            .filter(|w| {
+                w.valid()
+                    && w.file.metadata().is_ok_and(|m| {
+                        // SAFETY: `geteuid` has no preconditions.
+                        m.uid() == unsafe { libc::geteuid() }
+                    })
+            });
+        if let Some(w) = existing {
+            // The ring's mode may have changed since.
+            w.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io(&path, e))?;
+            return Ok(w);
+        }
+        let tmp = path.with_file_name(format!(
+            ".{}.{}.{:x}.tmp",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id(),
+            crate::file::nanos_now()
+        ));
+        let made = (|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+                .map_err(|e| io(&tmp, e))?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io(&tmp, e))?;
+            crate::file::reserve(&tmp, &file, FILE_LEN as u64)?;
+            let w = WaitFile::map(file).ok_or_else(|| Error::Corrupt {
+                path: tmp.clone(),
+                reason: "cannot map the wait file just made".to_string(),
+            })?;
+            let words = w.words();
+            // Relaxed: the file gets its name (and readers) only after the rename below.
+            words[0].store(MAGIC, Ordering::Relaxed);
+            words[1].store(VERSION, Ordering::Relaxed);
+            std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+            Ok(w)
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        made
+    }
+
+    /// Whether any reader is registered as asleep, judged after the writer's commit (which
+    /// bumped the notify word): the writer's half of the pairing in the module docs.
+    #[inline]
+    pub(crate) fn anyone_sleeps(&self) -> bool {
+        fence(Ordering::SeqCst);
+        let w = self.words();
+        // Relaxed: ordered by the fence above.
+        w[W_OVERFLOW].load(Ordering::Relaxed) != 0
+            || (0..BIT_WORDS).any(|i| w[W_BITS + i].load(Ordering::Relaxed) != 0)
+    }
+
+    /// Clear the bits of slots nobody holds (their readers died asleep); how many.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn clear_abandoned(&self) -> u32 {
+        use std::os::fd::AsRawFd;
+        let w = self.words();
+        let mut cleared = 0;
+        for i in 0..BIT_WORDS {
+            // Relaxed: a stale view only delays the sweep to the next one.
+            let bits = w[W_BITS + i].load(Ordering::Relaxed);
+            for b in (0..64).filter(|b| bits & (1 << b) != 0) {
+                let slot = i * 64 + b;
+                let mut fl = WaitFile::slot_lock(slot, libc::F_WRLCK);
+                // SAFETY: `fcntl(F_OFD_GETLK)` on a descriptor we own, reading and writing the
+                // `flock` struct we pass, which lives for the call. It only tests.
+                let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+                if rc == 0 && fl.l_type == libc::F_UNLCK as libc::c_short {
+                    w[W_BITS + i].fetch_and(!(1 << b), Ordering::SeqCst);
+                    cleared += 1;
+                }
+            }
+        }
+        cleared
+    }
+
+    /// Other systems: no slots to clear.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn clear_abandoned(&self) -> u32 {
+        0
+    }
+}
