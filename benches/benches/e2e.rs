@@ -342,7 +342,7 @@ impl RingFile {
             std::env::temp_dir()
         };
         let path = dir.join(format!("e2e-bench-{}-{label}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let _ = consumer_sdk::remove_ring(&path);
         RingFile(path)
     }
 
@@ -353,7 +353,7 @@ impl RingFile {
 
 impl Drop for RingFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = consumer_sdk::remove_ring(&self.0);
     }
 }
 

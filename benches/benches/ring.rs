@@ -27,7 +27,7 @@ struct TempRing {
 impl TempRing {
     fn new(tag: &str) -> TempRing {
         let path = format!("/dev/shm/ring-bench-crit-{}-{tag}", std::process::id());
-        let _ = std::fs::remove_file(&path);
+        let _ = consumer_sdk::remove_ring(&path);
         let mut publisher = Publisher::create(
             &path,
             &CreateOptions {
@@ -67,7 +67,7 @@ impl TempRing {
 
 impl Drop for TempRing {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = consumer_sdk::remove_ring(&self.path);
     }
 }
 

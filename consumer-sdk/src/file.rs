@@ -75,6 +75,20 @@ impl std::fmt::Display for RingPath {
     }
 }
 
+/// Delete a ring (by name or path, as [`crate::Subscriber::open`] takes it) and the `.wait`
+/// file its writer keeps beside it (`<ring>.wait`, see [`crate::Wait::Backoff`]). Either file
+/// missing is fine. Readers and a writer that still map the ring go on with the deleted file.
+pub fn remove_ring(ring: impl AsRef<Path>) -> Result<(), Error> {
+    let path = crate::subscriber::resolve_ring(ring.as_ref())?;
+    for p in [crate::waiters::wait_path(&path), path] {
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Path of a ring given by name (`steem`, under [`SHM_DIR`]) or by path (anything with a `/`).
 pub(crate) fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
     let invalid = |reason| Error::InvalidName {

@@ -168,7 +168,7 @@ pub use error::WriteError;
 #[cfg(not(loom))]
 pub use error::{Error, RecvError};
 #[cfg(not(loom))]
-pub use file::{RingPath, SHM_DIR};
+pub use file::{RingPath, SHM_DIR, remove_ring};
 #[cfg(all(not(loom), feature = "writer"))]
 pub use publisher::{CreateOptions, Publisher, TopicId};
 #[cfg(all(not(loom), feature = "test-hooks"))]

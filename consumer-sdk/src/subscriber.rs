@@ -445,6 +445,7 @@ impl Builder {
             last_file_check: Instant::now(),
             idle_polls: 0,
             chain,
+            chain_checked_in: None,
             spin: Spin::new(),
             sleeper: Sleeper::Untried,
             max_nap: self.max_nap,
@@ -550,6 +551,8 @@ pub struct Subscriber {
     idle_polls: u32,
     /// The chain the ring records, given to every op.
     chain: Option<Chain>,
+    /// Block in which the ring's header was last looked at for a chain not known yet.
+    chain_checked_in: Option<u64>,
     /// How long `Wait::Backoff` polls before it sleeps.
     spin: Spin,
     /// This subscriber's registration as a sleeper.
@@ -849,9 +852,11 @@ impl Subscriber {
                         self.skip = None;
                     }
                     self.last_op = Some(cursor_of(&header, index_in_block));
-                    if self.chain.is_none() {
-                        // A broadcaster records the chain just after creating the ring; a
-                        // subscriber that opened it before then learns it with the first op.
+                    if self.chain.is_none() && self.chain_checked_in != Some(header.block) {
+                        // A broadcaster records the chain just after creating the ring, never
+                        // within a block; a subscriber that opened it before then learns it with
+                        // the first op it gets of a block.
+                        self.chain_checked_in = Some(header.block);
                         self.chain = chain_of(&self.map);
                     }
                     return Ok(Some(Raw::Op {
@@ -909,10 +914,6 @@ impl Subscriber {
         let mut waiting_since: Option<Instant> = None;
         let mut spins: u32 = 0;
         loop {
-            // Read the wake-up word before looking for data, so a commit in between is not
-            // slept through (the futex returns at once if the word moved).
-            // Acquire: pairs with the writer's Release store of the word after its commit.
-            let seen = self.ring().notify_word().load(Ordering::Acquire);
             // Checked before data too, so a subscriber working through a backlog still stops.
             // Relaxed: a flag with no data attached.
             if self
@@ -943,6 +944,15 @@ impl Subscriber {
                     {
                         std::hint::spin_loop();
                         continue;
+                    }
+                    // Read the wake-up word, then look for data once more before sleeping, so
+                    // a commit in between is not slept through (the futex returns at once if
+                    // the word moved). Acquire: pairs with the writer's Release store of the
+                    // word after its commit.
+                    let seen = self.ring().notify_word().load(Ordering::Acquire);
+                    if let Some(raw) = self.next_raw()? {
+                        self.spin.record(since.elapsed());
+                        return Ok(Some(raw));
                     }
                     let nap = deadline.map_or(self.max_nap, |d| {
                         d.saturating_duration_since(Instant::now())

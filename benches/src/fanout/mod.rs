@@ -413,7 +413,7 @@ fn run_cell(cfg: &Config, cell: &Cell, node: &node::NodeStatus) -> Result<CellRe
             let path = scratch("/dev/shm", "ring");
             let args = RoleArgs::for_cell(cell, &path.to_string_lossy(), cfg.ring_capacity);
             let r = procs::run_processes(cell, "ring-writer", "ring-reader", &args, &args);
-            let _ = std::fs::remove_file(&path);
+            let _ = consumer_sdk::remove_ring(&path);
             r
         }
         Peer::Uds => {

@@ -559,13 +559,24 @@ impl WriterCore {
     /// Store `bytes` at data position `pos` as whole words, zero-padding the last one.
     fn store_bytes(&self, ring: &RingMut<'_>, pos: u64, bytes: &[u8]) {
         let first = ring.data_word(pos);
-        for (i, chunk) in bytes.chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
+        let whole = bytes.chunks_exact(8);
+        let rest = whole.remainder();
+        let mut i = first;
+        // Whole words without a call per word (a variable-length copy into a scratch word would
+        // be one `memcpy` call each).
+        for chunk in whole {
+            let w = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
             // Relaxed: ordered after the intent by the Release fence in `append` (SYNC intent)
             // and published by the tail store at commit (SYNC tail).
+            ring.words.get(i).store(w, Ordering::Relaxed);
+            i += 1;
+        }
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            // Relaxed: as above.
             ring.words
-                .get(first + i)
+                .get(i)
                 .store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
     }
