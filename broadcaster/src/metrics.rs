@@ -191,6 +191,14 @@ fn describe() {
         Unit::Seconds,
         "Unix time of the last block committed to the ring"
     );
+    describe_gauge!(
+        "broadcaster_ring_sleeping_readers",
+        "Readers registered as asleep on the ring at the last commit"
+    );
+    describe_counter!(
+        "broadcaster_ring_wakes_total",
+        "Wake-up system calls made at commits (only when a reader sleeps)"
+    );
 }
 
 fn unix_now() -> f64 {
@@ -282,14 +290,19 @@ pub(crate) fn progress(head: u64, irreversible: u64, published: Option<(u64, u32
     }
 }
 
-/// The ring after a commit: capacity, bytes written since its creation, commit time.
-pub(crate) fn ring(capacity: u64, written: u64) {
+/// The ring after a commit: capacity, bytes written since its creation, commit time, readers
+/// asleep (`None`: unknown, every commit wakes) and wake-up calls made by this process.
+pub(crate) fn ring(capacity: u64, written: u64, sleeping: Option<u64>, wakes: u64) {
     if !enabled() {
         return;
     }
     gauge!("broadcaster_ring_capacity_bytes").set(capacity as f64);
     counter!("broadcaster_ring_written_bytes_total").absolute(written);
     gauge!("broadcaster_ring_last_commit_timestamp_seconds").set(unix_now());
+    if let Some(n) = sleeping {
+        gauge!("broadcaster_ring_sleeping_readers").set(n as f64);
+    }
+    counter!("broadcaster_ring_wakes_total").absolute(wakes);
 }
 
 /// A request sent to a node.

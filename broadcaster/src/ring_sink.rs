@@ -108,7 +108,12 @@ impl Sink for RingSink {
             self.publisher.abort_block();
             SinkError::Backend(Box::new(e))
         })?;
-        crate::metrics::ring(self.publisher.capacity(), self.publisher.written_bytes());
+        crate::metrics::ring(
+            self.publisher.capacity(),
+            self.publisher.written_bytes(),
+            self.publisher.sleeping_readers(),
+            self.publisher.wakes(),
+        );
         Ok(())
     }
 

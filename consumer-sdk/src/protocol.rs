@@ -76,8 +76,24 @@
 //! judging overwritten bytes correctly), bumps the epoch and continues at the committed tail,
 //! overwriting any partial block.
 //!
-//! Readers wait by spinning briefly, yielding, then sleeping on a futex over the `notify` word,
-//! which the writer bumps and wakes after every commit ([`crate::Wait`]).
+//! Readers wait by polling for a while (adaptive: about twice as long as recent waits lasted,
+//! 2 to 50 µs), then sleeping on a futex over the `notify` word, which the writer bumps after
+//! every commit ([`crate::Wait`]). The writer makes the `FUTEX_WAKE` system call only when a
+//! reader has registered as asleep in the ring's `<ring>.wait` file, a one-page file beside the
+//! ring that readers may write (the ring itself they only map read-only):
+//!
+//! * **SYNC sleepers.** A reader about to sleep loads the notify word (Acquire), looks for data
+//!   once more, sets its bit in the wait file with a `SeqCst` read-modify-write followed by a
+//!   `SeqCst` fence, then calls `FUTEX_WAIT` with the value it loaded, and clears its bit
+//!   after. The writer stores the notify word, issues a `SeqCst` fence, then loads the bitmap
+//!   (and an overflow count for readers that found no free slot) and wakes only if something is
+//!   set. Of the two fences one comes first: either the writer sees the bit, or the reader's
+//!   `FUTEX_WAIT`, which compares the word in the kernel, sees it changed and returns at once.
+//!
+//! A reader owns its slot through an open-file-description lock on one byte of the wait file,
+//! which the kernel drops when the reader dies; about once a second the writer clears the bits
+//! of slots nobody holds (a reader killed asleep) and makes the file again if it was deleted.
+//! A reader that cannot use the file wakes up on its own at least every 50 ms.
 //!
 //! # The file
 //!

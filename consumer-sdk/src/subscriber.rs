@@ -572,9 +572,9 @@ enum Sleeper {
 }
 
 /// The adaptive spin of [`Wait::Backoff`]: poll for about twice as long as recent waits
-/// lasted, within [`Spin::MIN`] and [`Spin::MAX`]; when waits last longer than that, poll only
-/// briefly and sleep. A busy stream is then caught without a sleep and its wake-up, an idle or
-/// slow one costs no CPU.
+/// lasted, within [`Spin::MIN`] and [`Spin::MAX`] (spinning the first `MIN`, yielding the CPU
+/// between polls after that); when waits last longer than that, poll only briefly and sleep. A
+/// busy stream is then caught without a sleep and its wake-up, an idle or slow one costs no CPU.
 #[derive(Debug, Clone, Copy)]
 struct Spin {
     /// Moving average of recent waits (each counted up to [`Spin::WAIT_CAP`]), in ns.
@@ -913,6 +913,7 @@ impl Subscriber {
         // Set at the first empty poll (`Wait::Backoff`): how long this wait has lasted.
         let mut waiting_since: Option<Instant> = None;
         let mut spins: u32 = 0;
+        let mut yielding = false;
         loop {
             // Checked before data too, so a subscriber working through a backlog still stops.
             // Relaxed: a flag with no data attached.
@@ -939,10 +940,20 @@ impl Subscriber {
                 Wait::Backoff => {
                     let since = *waiting_since.get_or_insert_with(Instant::now);
                     spins = spins.wrapping_add(1);
-                    if spins % Spin::POLLS_PER_CLOCK_READ != 0
-                        || since.elapsed() < self.spin.budget()
-                    {
+                    if !yielding && spins % Spin::POLLS_PER_CLOCK_READ != 0 {
                         std::hint::spin_loop();
+                        continue;
+                    }
+                    let waited = since.elapsed();
+                    if waited < self.spin.budget() {
+                        // Spin the first [`Spin::MIN`], then yield between polls: on a host
+                        // with more bots than cores the writer and the other bots run.
+                        yielding = waited >= Spin::MIN;
+                        if yielding {
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
                         continue;
                     }
                     // Read the wake-up word, then look for data once more before sleeping, so

@@ -23,7 +23,12 @@
 //! overflow count leaves it raised for good: the writer then wakes at every commit, as it would
 //! without this file. A reader that cannot open the file (permissions changed by hand, a file
 //! system that refuses locks) is not known to the writer: it still wakes up on its own at least
-//! every 50 ms. If the writer cannot create the file it wakes at every commit.
+//! every 50 ms. If the writer cannot create the file it wakes at every commit. A reader that
+//! claims a slot while a sweep clears it may lose its first registration the same way: it wakes
+//! up on its own within 50 ms and registers again.
+//!
+//! Whoever may write the file can at worst make the writer wake at every commit, or make
+//! sleeping readers wait up to 50 ms; the ring itself stays read-only for them.
 
 use crate::error::Error;
 use std::fs::{File, OpenOptions};

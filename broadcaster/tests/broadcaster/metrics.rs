@@ -350,6 +350,12 @@ fn metrics_are_served_and_match_the_ring_and_the_nodes() {
         commit >= started.as_secs_f64() - 1.0 && commit <= now.as_secs_f64() + 1.0,
         "{commit}"
     );
+    // No reader ever slept on this ring: not one wake-up system call.
+    assert_eq!(
+        metrics.get("broadcaster_ring_sleeping_readers", &[]),
+        Some(0.0)
+    );
+    assert_eq!(metrics.get("broadcaster_ring_wakes_total", &[]), Some(0.0));
 
     // The nodes: requests by method, the dead node's faults and cooldowns, the foreign node's
     // rejection, and the failovers that took the requests to the good node.
