@@ -14,6 +14,7 @@ use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     if let Err(e) = load_dotenv() {
         eprintln!("broadcaster: {e:#}");
         return ExitCode::from(2);
@@ -41,6 +42,27 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Catching up, every response body and parsed block is a large short-lived allocation. With
+/// glibc's defaults each of them is a fresh `mmap` (or heap growth) that the kernel must fault
+/// in and zero, and is returned to the kernel when freed: half of the broadcaster's CPU time
+/// was system time, mostly page faults and page clearing. Serving allocations up to 32 MiB from
+/// the heap and keeping up to 64 MiB of freed memory for reuse halves that system time (1,000
+/// composed blocks: 0.15-0.25 s of system time before, 0.08-0.12 s after); the heap's peak is
+/// unchanged (the in-flight work is bounded by `--fetch-buffer`), it is only not given back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: `mallopt` only sets allocator parameters; it is called before any other thread
+    // exists. A parameter it refuses leaves the default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
+/// Other allocators keep their own policy.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
 
 /// The error and its causes, joined by ": ", each said once: an error whose message already
 /// includes its source's (`"{path}: {source}"`) is not followed by that source again.
