@@ -136,6 +136,7 @@ mod layout;
 pub mod ops;
 pub mod protocol;
 mod ring;
+mod sleepers;
 mod sync;
 
 #[cfg(not(loom))]

@@ -114,8 +114,9 @@
 //! The algorithm runs over any slice of atomic words: a heap buffer in unit, property and loom
 //! tests, the shared mapping in production. The loom models
 //! (`RUSTFLAGS="--cfg loom" cargo test -p consumer-sdk --lib --release loom`) race real payload
-//! copies against an overwrite, a filtered reader's counts against a commit, and whole-block
-//! delivery against commits; each explores every interleaving with up to three preemptions
+//! copies against an overwrite, a filtered reader's counts against a commit, whole-block
+//! delivery against commits, and a reader going to sleep against the commit it waits for
+//! (SYNC sleepers: it fails if either `SeqCst` fence is weakened); each explores every interleaving with up to three preemptions
 //! completely, and fails if it does not finish within its budget (60 s, see
 //! `RING_LOOM_BUDGET_SECS`) rather than pass on a partial exploration. Miri needs a nightly
 //! toolchain: `cargo +nightly miri test -p consumer-sdk --lib ring` runs the heap-backed tests

@@ -31,24 +31,19 @@
 //! sleeping readers wait up to 50 ms; the ring itself stays read-only for them.
 
 use crate::error::Error;
+pub(crate) use crate::sleepers::Slot;
+use crate::sleepers::{self, BIT_WORDS, SLOTS, W_BITS};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Reader slots with a bit each.
-pub(crate) const SLOTS: usize = 256;
 /// Length of the file: one page.
 const FILE_LEN: usize = 4096;
 /// Word 0: what the file is.
 const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAIT");
 /// Word 1: its layout.
 const VERSION: u64 = 1;
-/// Word 2: readers asleep without a slot.
-const W_OVERFLOW: usize = 2;
-/// Words 8..12: the slot bitmap, on a cache line of its own.
-const W_BITS: usize = 8;
-const BIT_WORDS: usize = SLOTS / 64;
 /// Byte offset of slot 0's lock.
 const LOCK_BASE: i64 = 1 << 20;
 
@@ -65,15 +60,6 @@ pub(crate) struct WaitFile {
     file: File,
     /// Device and inode, to notice a replacement.
     id: (u64, u64),
-}
-
-/// What a reader holds to say it sleeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slot {
-    /// Bit `n` of the bitmap (the reader holds its lock).
-    Bit(usize),
-    /// The overflow count.
-    Overflow,
 }
 
 impl WaitFile {
@@ -142,38 +128,14 @@ impl WaitFile {
             })
     }
 
-    /// Say whether the holder of `slot` sleeps. Setting is `SeqCst` and followed by a `SeqCst`
-    /// fence: see the module docs for the pairing with [`WaitFile::anyone_sleeps`].
+    /// Say whether the holder of `slot` sleeps (see [`sleepers::set`]).
     pub(crate) fn set(&self, slot: Slot, asleep: bool) {
-        let w = self.words();
-        match (slot, asleep) {
-            (Slot::Bit(n), true) => {
-                w[W_BITS + n / 64].fetch_or(1 << (n % 64), Ordering::SeqCst);
-            }
-            (Slot::Bit(n), false) => {
-                w[W_BITS + n / 64].fetch_and(!(1 << (n % 64)), Ordering::SeqCst);
-            }
-            (Slot::Overflow, true) => {
-                w[W_OVERFLOW].fetch_add(1, Ordering::SeqCst);
-            }
-            (Slot::Overflow, false) => {
-                // Never below zero, whatever another process stored.
-                let _ = w[W_OVERFLOW].fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                    Some(n.saturating_sub(1))
-                });
-            }
-        }
-        fence(Ordering::SeqCst);
+        sleepers::set(self.words(), slot, asleep);
     }
 
     /// Readers registered as asleep now (set bits plus the overflow count).
     pub(crate) fn sleepers(&self) -> u64 {
-        let w = self.words();
-        let bits: u64 = (0..BIT_WORDS)
-            // Relaxed: a count for reports, not a decision.
-            .map(|i| u64::from(w[W_BITS + i].load(Ordering::Relaxed).count_ones()))
-            .sum();
-        bits.saturating_add(w[W_OVERFLOW].load(Ordering::Relaxed))
+        sleepers::count(self.words())
     }
 
     #[cfg(target_os = "linux")]
@@ -274,14 +236,10 @@ impl WaitFile {
     }
 
     /// Whether any reader is registered as asleep, judged after the writer's commit (which
-    /// bumped the notify word): the writer's half of the pairing in the module docs.
+    /// bumped the notify word): see [`sleepers::anyone_sleeps`].
     #[inline]
     pub(crate) fn anyone_sleeps(&self) -> bool {
-        fence(Ordering::SeqCst);
-        let w = self.words();
-        // Relaxed: ordered by the fence above.
-        w[W_OVERFLOW].load(Ordering::Relaxed) != 0
-            || (0..BIT_WORDS).any(|i| w[W_BITS + i].load(Ordering::Relaxed) != 0)
+        sleepers::anyone_sleeps(self.words())
     }
 
     /// Clear the bits of slots nobody holds (their readers died asleep); how many.

@@ -244,3 +244,38 @@ fn loom_filtered_reader_counts_exactly_while_a_commit_runs() {
         writer.join().unwrap();
     });
 }
+
+/// SYNC sleepers: a reader that goes to sleep is always seen by the writer's check after the
+/// commit it waits for, so no wake-up is lost. The reader reads the notify word, polls (the
+/// tail), registers, and sleeps only if the notify word still holds what it read (the compare
+/// `FUTEX_WAIT` makes in the kernel); the writer commits (the tail), bumps the notify word and
+/// checks for sleepers.
+#[test]
+fn loom_a_reader_going_to_sleep_is_seen_by_the_commit_it_waits_for() {
+    use crate::sleepers::{self, MIN_WORDS, Slot};
+    use crate::sync::AtomicU64;
+    const NOTIFY: usize = MIN_WORDS;
+    const TAIL: usize = MIN_WORDS + 1;
+    model(|| {
+        let words: Arc<Vec<AtomicU64>> =
+            Arc::new((0..MIN_WORDS + 2).map(|_| AtomicU64::new(0)).collect());
+        let w = Arc::clone(&words);
+        let writer = thread::spawn(move || {
+            w[TAIL].store(1, Ordering::Release);
+            let n = w[NOTIFY].load(Ordering::Relaxed);
+            w[NOTIFY].store(n + 1, Ordering::Release);
+            sleepers::anyone_sleeps(&w)
+        });
+        let seen = words[NOTIFY].load(Ordering::Acquire);
+        let asleep = words[TAIL].load(Ordering::Acquire) == 0 && {
+            sleepers::set(&words, Slot::Bit(0), true);
+            // Relaxed: the kernel's compare, ordered by the fence in `set`.
+            words[NOTIFY].load(Ordering::Relaxed) == seen
+        };
+        let woken = writer.join().unwrap();
+        assert!(
+            !asleep || woken,
+            "a reader slept through the commit it waited for"
+        );
+    });
+}
