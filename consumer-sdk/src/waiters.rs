@@ -272,3 +272,60 @@ impl WaitFile {
         0
     }
 }
+
+#[cfg(all(test, feature = "writer", target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_exclusive_then_the_overflow_count_and_dead_owners_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = dir.path().join("r");
+        let writer = WaitFile::create_or_open(&ring, 0o600).unwrap();
+        let readers: Vec<(WaitFile, Slot)> = (0..SLOTS)
+            .map(|_| {
+                let w = WaitFile::open(&ring).unwrap();
+                let slot = w.claim();
+                (w, slot)
+            })
+            .collect();
+        let mut slots: Vec<usize> = readers
+            .iter()
+            .map(|(_, s)| match s {
+                Slot::Bit(n) => *n,
+                Slot::Overflow => panic!("a free slot was left"),
+            })
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), SLOTS, "every reader has a slot of its own");
+
+        // One more: no slot is free, so it counts in the overflow word.
+        let extra = WaitFile::open(&ring).unwrap();
+        assert_eq!(extra.claim(), Slot::Overflow);
+        assert!(!writer.anyone_sleeps());
+        extra.set(Slot::Overflow, true);
+        assert!(writer.anyone_sleeps());
+        assert_eq!(writer.sleepers(), 1);
+        extra.set(Slot::Overflow, false);
+        assert!(!writer.anyone_sleeps());
+
+        // A reader that dies asleep: its bit stays until the writer finds its lock gone.
+        let mut readers = readers;
+        let (dying, slot) = readers.pop().unwrap();
+        dying.set(slot, true);
+        let (alive, alive_slot) = &readers[0];
+        alive.set(*alive_slot, true);
+        assert_eq!(writer.sleepers(), 2);
+        assert_eq!(writer.clear_abandoned(), 0, "both owners hold their locks");
+        drop(dying);
+        assert_eq!(writer.clear_abandoned(), 1);
+        assert_eq!(writer.sleepers(), 1, "the live sleeper stays registered");
+        alive.set(*alive_slot, false);
+        assert!(!writer.anyone_sleeps());
+
+        // Its slot is free for the next reader.
+        let next = WaitFile::open(&ring).unwrap();
+        assert_eq!(next.claim(), slot);
+    }
+}
