@@ -94,6 +94,49 @@ pub(super) fn run(cell: &Cell) -> Result<CellResult> {
     })
 }
 
+/// Latency floors of this machine, in ns: one cache line's trip from one core to another
+/// (half the round trip of two threads handing a counter back and forth, best of several
+/// rounds), and one read of `CLOCK_MONOTONIC` (what the fan-out's stamps cost on each side).
+pub(super) fn latency_floors(smoke: bool) -> (f64, f64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    let (trips, rounds) = if smoke { (10_000u64, 2) } else { (200_000, 5) };
+    let mut best_line = f64::MAX;
+    for _ in 0..rounds {
+        let ping = Arc::new(Line(AtomicU64::new(0)));
+        let pong = Arc::new(Line(AtomicU64::new(0)));
+        let (ping2, pong2) = (Arc::clone(&ping), Arc::clone(&pong));
+        let echo = std::thread::spawn(move || {
+            for i in 1..=trips {
+                while ping2.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                pong2.0.store(i, Ordering::Release);
+            }
+        });
+        let t = mono_ns();
+        for i in 1..=trips {
+            ping.0.store(i, Ordering::Release);
+            while pong.0.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+        }
+        let elapsed = (mono_ns() - t) as f64;
+        let _ = echo.join();
+        best_line = best_line.min(elapsed / trips as f64 / 2.0);
+    }
+    let reads = if smoke { 10_000 } else { 1_000_000 };
+    let t = mono_ns();
+    let mut sink = 0u64;
+    for _ in 0..reads {
+        sink = sink.wrapping_add(std::hint::black_box(mono_ns()));
+    }
+    std::hint::black_box(sink);
+    let clock = (mono_ns() - t) as f64 / reads as f64;
+    (best_line, clock)
+}
+
 /// Best-of-several `memcpy` bandwidth, bytes per second, between two 64 MiB buffers (larger
 /// than any cache here, so this is memory bandwidth).
 pub(super) fn memcpy_bandwidth(smoke: bool) -> f64 {

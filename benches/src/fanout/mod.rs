@@ -514,7 +514,8 @@ pub fn run(cfg: &Config) -> Result<()> {
         }
     }
     let bound = inproc::memcpy_bandwidth(cfg.smoke);
-    table::print_summary(cfg, &results, bound);
+    let floors = inproc::latency_floors(cfg.smoke);
+    table::print_summary(cfg, &results, bound, floors);
     println!(
         "fanout: {} cells in {:.1} s; load average at start {load_at_start}, at end {}",
         results.len(),

@@ -227,7 +227,12 @@ fn find(
     })
 }
 
-pub(super) fn print_summary(cfg: &Config, rs: &[CellResult], memcpy: f64) {
+pub(super) fn print_summary(
+    cfg: &Config,
+    rs: &[CellResult],
+    memcpy: f64,
+    (line_ns, clock_ns): (f64, f64),
+) {
     println!();
     println!(
         "physical bound: memcpy {:.1} GB/s on this machine (best of several 64 MiB copies, one thread)",
@@ -241,6 +246,10 @@ pub(super) fn print_summary(cfg: &Config, rs: &[CellResult], memcpy: f64) {
             s.name()
         );
     }
+    println!(
+        "latency floor: a cache line travels between two cores in {line_ns:.0} ns (half a \
+         ping-pong round trip, best of several); a clock read takes {clock_ns:.0} ns"
+    );
 
     // Headline: the ring (backoff readers) against each peer, at N = 4 or the nearest run.
     let n = cfg
