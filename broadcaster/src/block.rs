@@ -33,6 +33,7 @@
 //! `block.transactions[3].operations[0]`), never a panic.
 
 use crate::json::{self, JsonError, Kind, Val};
+use std::fmt::Display;
 
 /// One block, reduced to what the ring carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,22 +128,49 @@ pub fn block_number_of_id(id: &str) -> Option<u64> {
         .map(u64::from)
 }
 
-pub(crate) fn type_error(path: &str, expected: &'static str, found: Val<'_>) -> DecodeError {
+/// Where a value sits in a reply (`result.blocks[3].transactions[0].operations[1]`): built for
+/// every transaction and op while decoding, formatted only when an error names it.
+#[derive(Clone, Copy)]
+pub(crate) enum Loc<'a> {
+    /// `parent.key`
+    Key(&'a dyn Display, &'a str),
+    /// `parent[index]`
+    Index(&'a dyn Display, usize),
+}
+
+impl Display for Loc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Loc::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+pub(crate) fn type_error(
+    path: impl Display,
+    expected: &'static str,
+    found: Val<'_>,
+) -> DecodeError {
     DecodeError::Type {
-        path: path.to_owned(),
+        path: path.to_string(),
         expected,
         found: found.kind().name(),
     }
 }
 
-pub(crate) fn invalid(path: &str, reason: impl Into<String>) -> DecodeError {
+pub(crate) fn invalid(path: impl Display, reason: impl Into<String>) -> DecodeError {
     DecodeError::Invalid {
-        path: path.to_owned(),
+        path: path.to_string(),
         reason: reason.into(),
     }
 }
 
-pub(crate) fn field<'d>(v: Val<'d>, key: &str, path: &str) -> Result<Val<'d>, DecodeError> {
+pub(crate) fn field<'d>(
+    v: Val<'d>,
+    key: &str,
+    path: impl Display + Copy,
+) -> Result<Val<'d>, DecodeError> {
     if v.kind() != Kind::Object {
         return Err(type_error(path, "an object", v));
     }
@@ -151,11 +179,11 @@ pub(crate) fn field<'d>(v: Val<'d>, key: &str, path: &str) -> Result<Val<'d>, De
     })
 }
 
-pub(crate) fn str_of<'d>(v: Val<'d>, path: &str) -> Result<&'d str, DecodeError> {
+pub(crate) fn str_of<'d>(v: Val<'d>, path: impl Display) -> Result<&'d str, DecodeError> {
     v.as_str().ok_or_else(|| type_error(path, "a string", v))
 }
 
-pub(crate) fn u64_of(v: Val<'_>, path: &str) -> Result<u64, DecodeError> {
+pub(crate) fn u64_of(v: Val<'_>, path: impl Display + Copy) -> Result<u64, DecodeError> {
     match v.kind() {
         Kind::Integer => v.as_u64().ok_or_else(|| {
             invalid(
@@ -167,12 +195,12 @@ pub(crate) fn u64_of(v: Val<'_>, path: &str) -> Result<u64, DecodeError> {
     }
 }
 
-fn u32_of(v: Val<'_>, path: &str) -> Result<u32, DecodeError> {
+fn u32_of(v: Val<'_>, path: impl Display + Copy) -> Result<u32, DecodeError> {
     let n = u64_of(v, path)?;
     u32::try_from(n).map_err(|_| invalid(path, format!("{n} does not fit in 32 bits")))
 }
 
-fn hex_id(s: &str, path: &str) -> Result<[u8; 20], DecodeError> {
+fn hex_id(s: &str, path: impl Display + Copy) -> Result<[u8; 20], DecodeError> {
     let bytes = s.as_bytes();
     if bytes.len() != 40 {
         return Err(invalid(
@@ -236,7 +264,7 @@ pub fn parse_timestamp(s: &str) -> Option<u32> {
 }
 
 /// Decodes one operation in either encoding into (topic, compact body).
-fn op_from(v: Val<'_>, path: &str) -> Result<(String, Vec<u8>), DecodeError> {
+fn op_from(v: Val<'_>, path: impl Display + Copy) -> Result<(String, Vec<u8>), DecodeError> {
     const EXPECTED: &str = "an operation ([type, body] or {\"type\", \"value\"})";
     let (type_name, body, body_path) = match v.kind() {
         Kind::Array => {
@@ -251,18 +279,18 @@ fn op_from(v: Val<'_>, path: &str) -> Result<(String, Vec<u8>), DecodeError> {
                 return Err(invalid(path, "a legacy operation has 2 elements"));
             };
             (
-                str_of(name, &format!("{path}[0]"))?,
+                str_of(name, Loc::Index(&path, 0))?,
                 body,
-                format!("{path}[1]"),
+                Loc::Index(&path, 1),
             )
         }
         Kind::Object => {
             let name = field(v, "type", path)?;
             let body = field(v, "value", path)?;
             (
-                str_of(name, &format!("{path}.type"))?,
+                str_of(name, Loc::Key(&path, "type"))?,
                 body,
-                format!("{path}.value"),
+                Loc::Key(&path, "value"),
             )
         }
         _ => return Err(type_error(path, EXPECTED, v)),
@@ -272,7 +300,7 @@ fn op_from(v: Val<'_>, path: &str) -> Result<(String, Vec<u8>), DecodeError> {
         return Err(invalid(path, "empty operation type"));
     }
     if body.kind() != Kind::Object {
-        return Err(type_error(&body_path, "an object", body));
+        return Err(type_error(body_path, "an object", body));
     }
     Ok((topic.to_owned(), body.compact()))
 }
@@ -335,8 +363,8 @@ pub(crate) fn block_from(root: Val<'_>, path: &str) -> Result<DecodedBlock, Deco
             }
             let mut out = Vec::with_capacity(ids.len());
             for (i, id) in ids.elements().enumerate() {
-                let p = format!("{ids_path}[{i}]");
-                out.push(hex_id(str_of(id, &p)?, &p)?);
+                let p = Loc::Index(&ids_path, i);
+                out.push(hex_id(str_of(id, p)?, p)?);
             }
             Some(out)
         }
@@ -345,30 +373,30 @@ pub(crate) fn block_from(root: Val<'_>, path: &str) -> Result<DecodedBlock, Deco
 
     let mut ops = Vec::new();
     for (i, trx) in transactions.elements().enumerate() {
-        let tp = format!("{trx_path}[{i}]");
+        let tp = Loc::Index(&trx_path, i);
         let trx_id = match &listed_ids {
             Some(ids) => ids[i],
             None => match trx.get("transaction_id") {
                 Some(v) => {
-                    let p = format!("{tp}.transaction_id");
-                    hex_id(str_of(v, &p)?, &p)?
+                    let p = Loc::Key(&tp, "transaction_id");
+                    hex_id(str_of(v, p)?, p)?
                 }
                 None => [0u8; 20],
             },
         };
-        let trx_index = u32::try_from(i).map_err(|_| invalid(&tp, "too many transactions"))?;
-        let op_list = field(trx, "operations", &tp)?;
-        let op_list_path = format!("{tp}.operations");
+        let trx_index = u32::try_from(i).map_err(|_| invalid(tp, "too many transactions"))?;
+        let op_list = field(trx, "operations", tp)?;
+        let op_list_path = Loc::Key(&tp, "operations");
         if op_list.kind() != Kind::Array {
-            return Err(type_error(&op_list_path, "an array", op_list));
+            return Err(type_error(op_list_path, "an array", op_list));
         }
         for (j, op) in op_list.elements().enumerate() {
-            let op_path = format!("{op_list_path}[{j}]");
-            let (topic, body) = op_from(op, &op_path)?;
+            let op_path = Loc::Index(&op_list_path, j);
+            let (topic, body) = op_from(op, op_path)?;
             ops.push(DecodedOp {
                 trx_index,
                 trx_id,
-                op_index: u32::try_from(j).map_err(|_| invalid(&op_path, "too many operations"))?,
+                op_index: u32::try_from(j).map_err(|_| invalid(op_path, "too many operations"))?,
                 topic,
                 virtual_op: false,
                 body,
@@ -419,8 +447,8 @@ pub(crate) fn op_entries_from(
     }
     let mut ops = Vec::with_capacity(list.len());
     for (i, entry) in list.elements().enumerate() {
-        let p = format!("{list_path}[{i}]");
-        let entry_block = u64_of(field(entry, "block", &p)?, &format!("{p}.block"))?;
+        let p = Loc::Index(&list_path, i);
+        let entry_block = u64_of(field(entry, "block", p)?, Loc::Key(&p, "block"))?;
         if !blocks.contains(&entry_block) {
             let asked = if blocks.end == blocks.start + 1 {
                 format!("block {}", blocks.start)
@@ -428,28 +456,28 @@ pub(crate) fn op_entries_from(
                 format!("blocks {}..={}", blocks.start, blocks.end.saturating_sub(1))
             };
             return Err(invalid(
-                &format!("{p}.block"),
+                Loc::Key(&p, "block"),
                 format!("operation of block {entry_block} in the answer for {asked}"),
             ));
         }
-        let trx_id_path = format!("{p}.trx_id");
+        let trx_id_path = Loc::Key(&p, "trx_id");
         let trx_id = hex_id(
-            str_of(field(entry, "trx_id", &p)?, &trx_id_path)?,
-            &trx_id_path,
+            str_of(field(entry, "trx_id", p)?, trx_id_path)?,
+            trx_id_path,
         )?;
         let trx_index = u32_of(
-            field(entry, "trx_in_block", &p)?,
-            &format!("{p}.trx_in_block"),
+            field(entry, "trx_in_block", p)?,
+            Loc::Key(&p, "trx_in_block"),
         )?;
-        let op_index = u32_of(field(entry, "op_in_trx", &p)?, &format!("{p}.op_in_trx"))?;
-        let flag_path = format!("{p}.virtual_op");
-        let flag = field(entry, "virtual_op", &p)?;
+        let op_index = u32_of(field(entry, "op_in_trx", p)?, Loc::Key(&p, "op_in_trx"))?;
+        let flag_path = Loc::Key(&p, "virtual_op");
+        let flag = field(entry, "virtual_op", p)?;
         let virtual_op = match flag.kind() {
             Kind::Bool => flag.as_bool().unwrap_or(false),
-            Kind::Integer => u64_of(flag, &flag_path)? != 0,
-            _ => return Err(type_error(&flag_path, "an integer or a boolean", flag)),
+            Kind::Integer => u64_of(flag, flag_path)? != 0,
+            _ => return Err(type_error(flag_path, "an integer or a boolean", flag)),
         };
-        let (topic, body) = op_from(field(entry, "op", &p)?, &format!("{p}.op"))?;
+        let (topic, body) = op_from(field(entry, "op", p)?, Loc::Key(&p, "op"))?;
         ops.push((
             entry_block,
             DecodedOp {

@@ -690,10 +690,10 @@ impl NodeClient {
                     else {
                         return Ok(None);
                     };
-                    let text = block::str_of(value, &format!("result.{key}"))?;
+                    let text = block::str_of(value, format!("result.{key}"))?;
                     ChainId::from_hex(text).map(Some).map_err(|_| {
                         NodeError::Decode(block::invalid(
-                            &format!("result.{key}"),
+                            format!("result.{key}"),
                             format!("{text:?} is not a chain id (64 hexadecimal digits)"),
                         ))
                     })
