@@ -306,6 +306,126 @@ impl<'d> Val<'d> {
     }
 }
 
+/// Where the elements of an array inside a document lie, found without parsing them (see
+/// [`split_array`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Split {
+    /// The array, brackets included.
+    pub(crate) array: std::ops::Range<usize>,
+    /// Each element, from its first byte to just past its last.
+    pub(crate) elements: Vec<std::ops::Range<usize>>,
+}
+
+/// Finds the array at `keys` (object keys from the root: `["result", "blocks"]`) in `raw` and
+/// the byte range of each of its elements, looking only at the structure: strings are skipped
+/// whole and nothing inside the elements is validated. `None` when the text does not have that
+/// shape at a glance (the caller then parses it whole, which says what is wrong). Each element
+/// is meant to be parsed on its own, and the rest with the array emptied: a large answer is
+/// then parsed in pieces that stay in the caches.
+pub(crate) fn split_array(raw: &[u8], keys: &[&str]) -> Option<Split> {
+    let mut at = skip_ws(raw, 0);
+    for key in keys {
+        at = member(raw, at, key)?;
+    }
+    if raw.get(at) != Some(&b'[') {
+        return None;
+    }
+    let start = at;
+    let mut elements = Vec::new();
+    at = skip_ws(raw, at + 1);
+    if raw.get(at) == Some(&b']') {
+        return Some(Split {
+            array: start..at + 1,
+            elements,
+        });
+    }
+    loop {
+        let end = value_end(raw, at)?;
+        elements.push(at..end);
+        at = skip_ws(raw, end);
+        match raw.get(at)? {
+            b',' => at = skip_ws(raw, at + 1),
+            b']' => {
+                return Some(Split {
+                    array: start..at + 1,
+                    elements,
+                });
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(raw: &[u8], mut at: usize) -> usize {
+    while raw.get(at).is_some_and(|&b| is_ws(b)) {
+        at += 1;
+    }
+    at
+}
+
+/// The start of the value of member `key` of the object starting at `at`.
+fn member(raw: &[u8], at: usize, key: &str) -> Option<usize> {
+    if raw.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut at = skip_ws(raw, at + 1);
+    loop {
+        if raw.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(raw, at)?;
+        let name = &raw[at + 1..key_end - 1];
+        at = skip_ws(raw, key_end);
+        if raw.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws(raw, at + 1);
+        if name == key.as_bytes() {
+            return Some(at);
+        }
+        at = skip_ws(raw, value_end(raw, at)?);
+        match raw.get(at)? {
+            b',' => at = skip_ws(raw, at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Just past the value starting at `at`: a string, an object or array (brackets counted, strings
+/// skipped), or a scalar (up to the next delimiter).
+fn value_end(raw: &[u8], at: usize) -> Option<usize> {
+    match *raw.get(at)? {
+        b'"' => string_end(raw, at),
+        b'{' | b'[' => {
+            let mut depth = 1usize;
+            let mut i = at + 1;
+            while depth > 0 {
+                match *raw.get(i)? {
+                    b'"' => i = string_end(raw, i)?,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        i += 1;
+                    }
+                    b'}' | b']' => {
+                        depth -= 1;
+                        i += 1;
+                    }
+                    _ => i += 1,
+                }
+            }
+            Some(i)
+        }
+        _ => {
+            let rest = &raw[at..];
+            let len = rest
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']') || is_ws(b))
+                .unwrap_or(rest.len());
+            (len > 0).then_some(at + len)
+        }
+    }
+}
+
 /// Copies a JSON text, dropping the whitespace outside strings.
 pub(crate) fn compact(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
@@ -433,6 +553,36 @@ mod tests {
 
     // Failures are not persisted into the tree; a panic fails the case quietly with its
     // report, so shrinking does not print one report per case tried.
+    #[test]
+    fn split_array_finds_the_elements_and_refuses_other_shapes() {
+        let raw = br#" {"jsonrpc":"2.0", "result" : {"x": [1, {"]":"}"}], "blocks": [ {"a":"[\"]"} , [1,2],"s" ,3 ]}, "id":1}"#;
+        let split = split_array(raw, &["result", "blocks"]).unwrap();
+        let text = |r: std::ops::Range<usize>| std::str::from_utf8(&raw[r]).unwrap().to_owned();
+        assert_eq!(
+            text(split.array.clone()),
+            r#"[ {"a":"[\"]"} , [1,2],"s" ,3 ]"#
+        );
+        let elements: Vec<String> = split.elements.into_iter().map(text).collect();
+        assert_eq!(elements, [r#"{"a":"[\"]"}"#, "[1,2]", r#""s""#, "3"]);
+        let empty = split_array(br#"{"result":{"blocks":[ ]}}"#, &["result", "blocks"]).unwrap();
+        assert!(empty.elements.is_empty());
+        for bad in [
+            &br#"{"result":{"blocks":[1 2]}}"#[..],
+            br#"{"result":{"blocks":[1,2}"#,
+            br#"{"result":{"blocks":{}}}"#,
+            br#"{"result":{"other":[]}}"#,
+            br#"[{"result":{"blocks":[]}}]"#,
+            br#"{"result":{"blocks":[{"a":"unterminated}]}}"#,
+        ] {
+            assert_eq!(
+                split_array(bad, &["result", "blocks"]),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             failure_persistence: None,
@@ -481,6 +631,34 @@ mod tests {
             let compacted =
                 catch(|| parse(&text, |root| root.compact())).map_err(TestCaseError::fail)?;
             prop_assert_eq!(compacted, serde_json::to_vec(&value).unwrap());
+        }
+
+        #[test]
+        fn split_array_agrees_with_the_parser(
+            items in prop::collection::vec(arb_json(), 0..6),
+            pretty in any::<bool>(),
+        ) {
+            let doc = serde_json::json!({"id": 1, "result": {"blocks": items, "n": 2}});
+            let text = if pretty {
+                serde_json::to_string_pretty(&doc).unwrap()
+            } else {
+                serde_json::to_string(&doc).unwrap()
+            };
+            let raw = text.as_bytes();
+            let split = split_array(raw, &["result", "blocks"])
+                .ok_or_else(|| TestCaseError::fail("no split"))?;
+            prop_assert_eq!(split.elements.len(), items.len());
+            for (range, item) in split.elements.iter().zip(&items) {
+                let parsed: serde_json::Value = serde_json::from_slice(&raw[range.clone()])
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&parsed, item);
+            }
+        }
+
+        #[test]
+        fn split_array_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = catch(|| split_array(&bytes, &["result", "blocks"]).map(|s| s.elements.len()))
+                .map_err(TestCaseError::fail)?;
         }
 
         #[test]

@@ -368,6 +368,61 @@ fn none_if_empty(v: Val<'_>) -> Option<Val<'_>> {
     (!empty).then_some(v)
 }
 
+/// The `result` of a JSON-RPC answer, handed to `extract`; the node's error, or what is wrong
+/// with the answer.
+fn answer<R>(
+    method: Method,
+    status: reqwest::StatusCode,
+    id: u64,
+    bytes: &[u8],
+    extract: impl FnOnce(Val<'_>) -> Result<R, NodeError>,
+) -> Result<R, NodeError> {
+    let parsed = json::with_doc(bytes, |root| {
+        if root.kind() != Kind::Object {
+            return Err(NodeError::Malformed(format!(
+                "expected a JSON-RPC object, found {}",
+                root.kind().name()
+            )));
+        }
+        if let Some(error) = root.get("error") {
+            let code = error.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
+            let message = error
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            return Err(if is_method_missing(code, &message) {
+                NodeError::MethodNotFound { method, message }
+            } else {
+                NodeError::Rpc { code, message }
+            });
+        }
+        if let Some(got) = root.get("id").and_then(|v| v.as_u64())
+            && got != id
+        {
+            return Err(NodeError::Malformed(format!(
+                "answer to request {got}, not {id}"
+            )));
+        }
+        let result = root
+            .get("result")
+            .ok_or_else(|| NodeError::Malformed("no result".into()))?;
+        extract(result)
+    });
+    match parsed {
+        Err(NodeError::Malformed(_)) if !status.is_success() => {
+            Err(NodeError::Status(status.as_u16()))
+        }
+        Err(NodeError::Malformed(reason)) if ends_mid_document(bytes) => {
+            Err(NodeError::Malformed(format!(
+                "truncated JSON: the {} byte body ends mid-document ({reason})",
+                bytes.len()
+            )))
+        }
+        other => other,
+    }
+}
+
 fn fetched(v: Val<'_>, path: &str, asked: u64, keep_raw: bool) -> Result<FetchedBlock, NodeError> {
     let block = block::block_from(v, path)?;
     if block.number != asked {
@@ -477,6 +532,17 @@ impl NodeClient {
         params: serde_json::Value,
         extract: impl FnOnce(Val<'_>) -> Result<R, NodeError>,
     ) -> Result<R, NodeError> {
+        let (status, id, bytes) = self.send(method, params).await?;
+        answer(method, status, id, &bytes, extract)
+    }
+
+    /// Sends one call; its HTTP status, request id and body, once the body is known not to be
+    /// a rate limit, an HTML page or empty.
+    async fn send(
+        &self,
+        method: Method,
+        params: serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, u64, Vec<u8>), NodeError> {
         // Relaxed: the id only has to differ between calls; nothing is ordered by it.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method.name(), "params": params});
@@ -510,50 +576,7 @@ impl NodeClient {
             None => return Err(NodeError::Status(status.as_u16())),
             Some(_) => {}
         }
-        let parsed = json::with_doc(&bytes, |root| {
-            if root.kind() != Kind::Object {
-                return Err(NodeError::Malformed(format!(
-                    "expected a JSON-RPC object, found {}",
-                    root.kind().name()
-                )));
-            }
-            if let Some(error) = root.get("error") {
-                let code = error.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
-                let message = error
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                return Err(if is_method_missing(code, &message) {
-                    NodeError::MethodNotFound { method, message }
-                } else {
-                    NodeError::Rpc { code, message }
-                });
-            }
-            if let Some(got) = root.get("id").and_then(|v| v.as_u64())
-                && got != id
-            {
-                return Err(NodeError::Malformed(format!(
-                    "answer to request {got}, not {id}"
-                )));
-            }
-            let result = root
-                .get("result")
-                .ok_or_else(|| NodeError::Malformed("no result".into()))?;
-            extract(result)
-        });
-        match parsed {
-            Err(NodeError::Malformed(_)) if !status.is_success() => {
-                Err(NodeError::Status(status.as_u16()))
-            }
-            Err(NodeError::Malformed(reason)) if ends_mid_document(&bytes) => {
-                Err(NodeError::Malformed(format!(
-                    "truncated JSON: the {} byte body ends mid-document ({reason})",
-                    bytes.len()
-                )))
-            }
-            other => other,
-        }
+        Ok((status, id, bytes))
     }
 
     /// One block by number with `condenser_api.get_block` or `block_api.get_block`;
@@ -600,24 +623,74 @@ impl NodeClient {
         count: u32,
     ) -> Result<Vec<FetchedBlock>, NodeError> {
         let count = count.clamp(1, MAX_RANGE);
-        self.call(
-            Method::BlockApiGetBlockRange,
-            json!({"starting_block_num": first, "count": count}),
-            |result| {
-                let blocks = block::field(result, "blocks", "result")?;
-                if blocks.kind() != Kind::Array {
-                    return Err(block::type_error("result.blocks", "an array", blocks).into());
-                }
-                if blocks.len() > count as usize {
-                    return Err(NodeError::Malformed(format!(
-                        "{} blocks for a range of {count}",
-                        blocks.len()
-                    )));
-                }
-                blocks
-                    .elements()
-                    .enumerate()
-                    .map(|(i, b)| {
+        let method = Method::BlockApiGetBlockRange;
+        let (status, id, bytes) = self
+            .send(method, json!({"starting_block_num": first, "count": count}))
+            .await?;
+        // Block by block: a range answer parsed whole is several MB of parser state, past the
+        // caches; its blocks parsed one at a time stay in them.
+        if let Some(blocks) = self.range_in_pieces(status, id, &bytes, first, count) {
+            return blocks;
+        }
+        answer(method, status, id, &bytes, |result| {
+            let blocks = block::field(result, "blocks", "result")?;
+            if blocks.kind() != Kind::Array {
+                return Err(block::type_error("result.blocks", "an array", blocks).into());
+            }
+            if blocks.len() > count as usize {
+                return Err(NodeError::Malformed(format!(
+                    "{} blocks for a range of {count}",
+                    blocks.len()
+                )));
+            }
+            blocks
+                .elements()
+                .enumerate()
+                .map(|(i, b)| {
+                    fetched(
+                        b,
+                        &format!("result.blocks[{i}]"),
+                        first + i as u64,
+                        self.keep_raw,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// A `get_block_range` answer parsed in pieces: the envelope with its `blocks` emptied,
+    /// then each block on its own. `None` when the answer does not have that shape, or the
+    /// envelope is not right: then it is parsed whole, which says what is wrong.
+    fn range_in_pieces(
+        &self,
+        status: reqwest::StatusCode,
+        id: u64,
+        bytes: &[u8],
+        first: u64,
+        count: u32,
+    ) -> Option<Result<Vec<FetchedBlock>, NodeError>> {
+        let split = json::split_array(bytes, &["result", "blocks"])?;
+        let mut envelope = Vec::with_capacity(bytes.len() - split.array.len() + 2);
+        envelope.extend_from_slice(&bytes[..split.array.start]);
+        envelope.extend_from_slice(b"[]");
+        envelope.extend_from_slice(&bytes[split.array.end..]);
+        answer(Method::BlockApiGetBlockRange, status, id, &envelope, |_| {
+            Ok(())
+        })
+        .ok()?;
+        if split.elements.len() > count as usize {
+            return Some(Err(NodeError::Malformed(format!(
+                "{} blocks for a range of {count}",
+                split.elements.len()
+            ))));
+        }
+        Some(
+            split
+                .elements
+                .iter()
+                .enumerate()
+                .map(|(i, range)| {
+                    json::with_doc(&bytes[range.clone()], |b| {
                         fetched(
                             b,
                             &format!("result.blocks[{i}]"),
@@ -625,10 +698,9 @@ impl NodeClient {
                             self.keep_raw,
                         )
                     })
-                    .collect()
-            },
+                })
+                .collect(),
         )
-        .await
     }
 
     /// Head, last irreversible block and head time.
