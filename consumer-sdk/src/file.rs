@@ -101,6 +101,10 @@ pub(crate) fn resolve(name_or_path: &str) -> Result<PathBuf, Error> {
     if name_or_path.contains('\0') {
         return Err(invalid("contains a NUL byte"));
     }
+    if name_or_path.ends_with(".wait") {
+        // `x.wait` is where the ring `x` keeps its sleeping readers.
+        return Err(invalid("ends with .wait, the suffix of a ring's wait file"));
+    }
     if name_or_path.contains('/') {
         return Ok(PathBuf::from(name_or_path));
     }

@@ -171,7 +171,9 @@ impl WaitFile {
 impl WaitFile {
     /// The wait file of the ring at `ring`, for its writer: the existing one if it is valid and
     /// ours (keeping the registrations of readers asleep on it), else a fresh one put in place
-    /// atomically. `mode` is the ring's.
+    /// atomically. Only a missing file or a damaged wait file (one page, not valid: readers may
+    /// write it) is replaced; anything else at that path is left alone and the writer goes
+    /// without. `mode` is the ring's.
     pub(crate) fn create_or_open(ring: &Path, mode: u32) -> Result<WaitFile, Error> {
         let path = wait_path(ring);
         let io = |p: &Path, source: std::io::Error| Error::Io {
@@ -199,6 +201,18 @@ impl WaitFile {
                 .set_permissions(std::fs::Permissions::from_mode(mode))
                 .map_err(|e| io(&path, e))?;
             return Ok(w);
+        }
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(m) if m.is_file() && m.len() == FILE_LEN as u64 => {}
+            // Not something this code made: never replaced.
+            _ => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "another file is where the ring's wait file goes; it is left alone",
+                );
+                return Err(io(&path, e));
+            }
         }
         let tmp = path.with_file_name(format!(
             ".{}.{}.{:x}.tmp",

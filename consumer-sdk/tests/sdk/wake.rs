@@ -153,7 +153,7 @@ fn the_wait_file_is_writable_by_whoever_may_read_the_ring() {
 }
 
 #[test]
-fn a_foreign_wait_file_is_replaced_and_a_valid_one_kept() {
+fn a_damaged_wait_file_is_replaced_a_valid_one_kept_and_a_foreign_one_left_alone() {
     let (ring, p) = TempRing::create(1 << 16);
     let path = wait_file(&ring);
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
@@ -163,18 +163,34 @@ fn a_foreign_wait_file_is_replaced_and_a_valid_one_kept() {
     let p = Publisher::open(ring.name()).unwrap();
     assert_eq!(ino(&path), before);
     drop(p);
-    // Garbage is replaced, and the writer wakes only sleepers again.
+    // A damaged one (readers may write it) is replaced, and the writer wakes only sleepers.
     std::fs::write(&path, vec![0xff; 4096]).unwrap();
     let mut p = Publisher::open(ring.name()).unwrap();
     assert_eq!(p.sleeping_readers(), Some(0));
     publish(&mut p, 1);
     assert_eq!(p.wakes(), 0);
-    // A wrong size too.
+    // Anything else at that path is not this code's: left alone, and every commit wakes.
     drop(p);
-    std::fs::write(&path, b"short").unwrap();
-    let p = Publisher::open(ring.name()).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
-    assert_eq!(p.sleeping_readers(), Some(0));
+    std::fs::write(&path, b"someone else's file").unwrap();
+    let mut p = Publisher::open(ring.name()).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone else's file");
+    assert_eq!(p.sleeping_readers(), None);
+    publish(&mut p, 2);
+    assert_eq!(p.wakes(), 1);
+}
+
+#[test]
+fn a_ring_name_cannot_end_in_the_wait_file_suffix() {
+    let (ring, _p) = TempRing::create(1 << 16);
+    let name = format!("{}.wait", ring.name());
+    for e in [
+        Publisher::create(&name, &CreateOptions::default()).map(drop),
+        Subscriber::open(&name).map(drop),
+        "steem.wait".parse::<consumer_sdk::RingPath>().map(drop),
+    ] {
+        let e = e.expect_err("a .wait name");
+        assert!(e.to_string().contains(".wait"), "{e}");
+    }
 }
 
 #[test]
