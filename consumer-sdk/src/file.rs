@@ -544,38 +544,11 @@ mod writer {
         if mode & !0o644 != 0 || mode & 0o600 != 0o600 {
             return Err(Error::InvalidMode { mode });
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().ok_or_else(|| Error::InvalidName {
-            name: path.display().to_string(),
-            reason: "no file name",
-        })?;
-        let tmp = dir.join(format!(
-            ".{}.{}.{:x}.tmp",
-            name.to_string_lossy(),
-            std::process::id(),
-            nanos_now()
-        ));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(|e| io_err(&tmp, e))?;
+        let (tmp, file) = create_temp_beside(path, mode, HEADER_LEN as u64 + capacity)?;
         let cleanup = |e: Error| {
             let _ = std::fs::remove_file(&tmp);
             e
         };
-        // The umask must not widen or narrow what was asked for.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| cleanup(io_err(&tmp, e)))?;
-        // Reserved under the temporary name: a full file system leaves nothing behind.
-        reserve(path, &file, HEADER_LEN as u64 + capacity).map_err(cleanup)?;
         lock(&tmp, &file).map_err(cleanup)?;
         let mapped = map_rw(&tmp, file, capacity).map_err(cleanup)?;
         crate::ring::init_header(mapped.words_mut(), capacity, nanos_now());
@@ -588,6 +561,52 @@ mod writer {
             }))),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io_err(path, e)),
+        }
+    }
+}
+
+/// A new file beside `path` under a temporary name (`.NAME.PID.NANOS.tmp`), with exactly `mode`
+/// whatever the umask, and its first `len` bytes reserved (a full file system leaves nothing
+/// behind: the file is removed again if a step fails). The caller fills it and gives it its
+/// name.
+#[cfg(feature = "writer")]
+pub(crate) fn create_temp_beside(
+    path: &Path,
+    mode: u32,
+    len: u64,
+) -> Result<(PathBuf, File), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::InvalidName {
+        name: path.display().to_string(),
+        reason: "no file name",
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{:x}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        nanos_now()
+    ));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(|e| io_err(&tmp, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let ready = file
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err(&tmp, e))
+        .and_then(|()| reserve(path, &file, len));
+    match ready {
+        Ok(()) => Ok((tmp, file)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
         }
     }
 }

@@ -214,24 +214,8 @@ impl WaitFile {
                 return Err(io(&path, e));
             }
         }
-        let tmp = path.with_file_name(format!(
-            ".{}.{}.{:x}.tmp",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id(),
-            crate::file::nanos_now()
-        ));
+        let (tmp, file) = crate::file::create_temp_beside(&path, mode, FILE_LEN as u64)?;
         let made = (|| {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&tmp)
-                .map_err(|e| io(&tmp, e))?;
-            file.set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io(&tmp, e))?;
-            crate::file::reserve(&tmp, &file, FILE_LEN as u64)?;
             let w = WaitFile::map(file).ok_or_else(|| Error::Corrupt {
                 path: tmp.clone(),
                 reason: "cannot map the wait file just made".to_string(),
@@ -272,6 +256,7 @@ impl WaitFile {
                 // `flock` struct we pass, which lives for the call. It only tests.
                 let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
                 if rc == 0 && fl.l_type == libc::F_UNLCK as libc::c_short {
+                    // SeqCst: the same clear a reader makes of its own bit (`sleepers::set`).
                     w[W_BITS + i].fetch_and(!(1 << b), Ordering::SeqCst);
                     cleared += 1;
                 }

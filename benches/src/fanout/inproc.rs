@@ -107,6 +107,8 @@ pub(super) fn latency_floors(smoke: bool) -> (f64, f64) {
         let ping = Arc::new(Line(AtomicU64::new(0)));
         let pong = Arc::new(Line(AtomicU64::new(0)));
         let (ping2, pong2) = (Arc::clone(&ping), Arc::clone(&pong));
+        // Release/Acquire: each side waits for the other's store, so every trip carries the
+        // line across and back; that hand-off is what is timed.
         let echo = std::thread::spawn(move || {
             for i in 1..=trips {
                 while ping2.0.load(Ordering::Acquire) != i {
