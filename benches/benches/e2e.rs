@@ -636,6 +636,7 @@ fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
                     break at;
                 }
             }
+            (Event::Fork(f), _) => bail!("a fork notice from a node with one branch: {f:?}"),
         }
     };
     let secs = end.duration_since(start).as_secs_f64();
@@ -870,6 +871,7 @@ fn run_tip(cfg: &Config, bins: &Bins, chain: &Arc<Chain>) -> Result<()> {
                     break;
                 }
             }
+            Event::Fork(f) => bail!("a fork notice from a node with one branch: {f:?}"),
         }
     }
     match bc.wait_exit(Duration::from_secs(10))? {

@@ -94,7 +94,7 @@ fn deliver(
                 while seen < iters {
                     match sub.recv() {
                         Ok(Event::Op(_)) => seen += 1,
-                        Ok(Event::BlockEnd(_)) => {}
+                        Ok(Event::BlockEnd(_) | Event::Fork(_)) => {}
                         Err(RecvError::Lagged { lost, .. }) => seen += lost,
                         Err(e) => panic!("reader: {e}"),
                     }

@@ -170,7 +170,7 @@ fn catch_up(server: &Path, blocks: u64, ops: usize) {
         match sub.recv_timeout(Duration::from_secs(60)).expect("far ring") {
             Some(Event::Op(_)) => got += 1,
             Some(Event::BlockEnd(e)) if e.block == blocks => break,
-            Some(Event::BlockEnd(_)) => {}
+            Some(Event::BlockEnd(_) | Event::Fork(_)) => {}
             None => panic!("stalled after {got} ops"),
         }
     }
@@ -216,7 +216,7 @@ fn paced(server: &Path, blocks: u64, ops: usize, pace: Duration) {
                     hist.saturating_record(at.saturating_sub(t).max(1_000));
                 }
                 Some(Event::BlockEnd(e)) if e.block == blocks + 1 => return hist,
-                Some(Event::BlockEnd(_)) => {}
+                Some(Event::BlockEnd(_) | Event::Fork(_)) => {}
                 None => panic!("stalled"),
             }
         }

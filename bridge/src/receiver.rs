@@ -443,6 +443,7 @@ mod tests {
             match sub.try_recv() {
                 Ok(Some(Event::Op(o))) => out.push(Ok((o.block(), o.index_in_block()))),
                 Ok(Some(Event::BlockEnd(e))) => out.push(Ok((e.block, u32::MAX))),
+                Ok(Some(Event::Fork(f))) => out.push(Err(f.into())),
                 Ok(None) => return out,
                 Err(e) => out.push(Err(e)),
             }

@@ -2,7 +2,7 @@
 //! the format and the guarantees).
 
 use crate::nats::{self, Backoff, nap};
-use crate::wire::{BlockEndMsg, GapMsg, Msg, OpMsg, check_prefix, hex};
+use crate::wire::{BlockEndMsg, GapMsg, Msg, OpMsg, check_prefix, hex, unhex};
 use crate::{Error, default_prefix};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
@@ -262,6 +262,14 @@ impl<'a> Session<'a> {
                 self.floor = Some(end.block + 1);
                 self.partial = None;
             }
+            Ok(Event::Fork(fork)) => {
+                return Err(Error::Config(format!(
+                    "the ring carries a fork notice (blocks {}..={} orphaned): its broadcaster \
+                     follows the head; ring-to-nats carries rings of irreversible blocks only",
+                    fork.first_block,
+                    fork.last_block()
+                )));
+            }
             Err(RecvError::Lagged { lost, .. }) => {
                 let partial = self.partial.take().map_or(0, |(_, n)| n);
                 error!(
@@ -484,21 +492,16 @@ impl<'a> Session<'a> {
                 "its last message (sequence {seq}) is not one ring-to-nats writes, so there is no telling where to resume: {e}"
             ))
         })?;
-        let whole = |block| Cursor {
-            block,
-            index_in_block: u32::MAX,
-            trx_index: 0,
-            op_index: 0,
-        };
         Ok(match last {
             Msg::BlockEnd(e) => Resume {
-                start: Start::After(whole(e.block)),
+                // With its id, so the ring is resumed on the block's own branch.
+                start: Start::After(Cursor::after_block(e.block, unhex(&e.id))),
                 prev: Some(e.block),
                 floor: Some(e.block + 1),
                 partial: None,
             },
             Msg::Gap(g) => Resume {
-                start: Start::After(whole(g.resume - 1)),
+                start: Start::After(Cursor::after_block(g.resume - 1, None)),
                 prev: g.after,
                 floor: Some(g.resume),
                 partial: None,
@@ -520,6 +523,7 @@ impl<'a> Session<'a> {
                         index_in_block: o.index_in_block,
                         trx_index: o.trx_index,
                         op_index: o.op_index,
+                        block_id: None,
                     }),
                     prev,
                     floor: Some(o.block),

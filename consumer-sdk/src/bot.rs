@@ -2,7 +2,7 @@
 
 use crate::cursor::{Cursor, CursorFile};
 use crate::error::{Error, RecvError};
-use crate::subscriber::{BlockEnd, Event, Op, ProducerStatus, Start, Subscriber};
+use crate::subscriber::{BlockEnd, Event, Fork, Op, ProducerStatus, Start, Subscriber};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +68,15 @@ pub enum Notice {
         /// Ops those blocks held, when known.
         lost_ops: Option<u64>,
     },
+    /// Blocks `first_block..=last_block` were orphaned by a fork (a broadcaster following the
+    /// head); the new branch follows. [`Bot::recv_timeout`] gives the fork itself
+    /// ([`Step::Fork`]); a bot that keeps state built from these blocks undoes it there.
+    Fork {
+        /// The first orphaned block.
+        first_block: u64,
+        /// The last orphaned block.
+        last_block: u64,
+    },
     /// The ring file was replaced by one without the blocks after `last_seen`.
     Gap {
         /// The last block read from the old file.
@@ -126,6 +135,14 @@ impl fmt::Display for Notice {
                 lost_ops.map_or("number of ops lost unknown".to_string(), |n| format!(
                     "{n} ops lost"
                 ))
+            ),
+            Notice::Fork {
+                first_block,
+                last_block,
+            } => write!(
+                f,
+                "fork: blocks {first_block}..={last_block} were orphaned; reading on with the new \
+                 branch from block {first_block}"
             ),
             Notice::Gap {
                 last_seen,
@@ -207,6 +224,10 @@ pub enum Step {
     Op(Op),
     /// Every op of a block has been received.
     BlockEnd(BlockEnd),
+    /// Blocks received before were orphaned (a broadcaster following the head): undo what
+    /// was done for them; the new branch's blocks follow. It counts as handled at the next
+    /// receive, like an op.
+    Fork(Fork),
     /// Nothing arrived within the timeout.
     Idle,
     /// The stop flag was raised (a signal): finish up and return.
@@ -538,12 +559,7 @@ impl Bot {
                 // that cursor are skipped as they arrive, block ends before `block` here.
                 self.first_block = block;
                 let start = match block.checked_sub(1) {
-                    Some(before) => Start::After(Cursor {
-                        block: before,
-                        index_in_block: u32::MAX,
-                        trx_index: 0,
-                        op_index: 0,
-                    }),
+                    Some(before) => Start::After(Cursor::after_block(before, None)),
                     None => Start::Earliest,
                 };
                 self.notice(Notice::WaitingForBlock { block });
@@ -628,7 +644,7 @@ impl Bot {
             match self.recv_timeout(IDLE_POLL)? {
                 Step::Op(op) => return Ok(Some(op)),
                 Step::Stopped | Step::Done => return Ok(None),
-                Step::BlockEnd(_) | Step::Idle => {}
+                Step::BlockEnd(_) | Step::Fork(_) | Step::Idle => {}
             }
         }
     }
@@ -702,6 +718,19 @@ impl Bot {
                     self.save_if_due()?;
                     return Ok(Step::BlockEnd(end));
                 }
+                Ok(Some(Event::Fork(fork))) => {
+                    if fork.last_block() < self.first_block {
+                        continue;
+                    }
+                    self.notice(Notice::Fork {
+                        first_block: fork.first_block,
+                        last_block: fork.last_block(),
+                    });
+                    // Ops of the new branch may come past `until` again.
+                    self.done = false;
+                    self.handled = Some(fork.cursor());
+                    return Ok(Step::Fork(fork));
+                }
                 Ok(None) => {
                     self.watch_producer();
                     // Nothing to read: every block through `committed` has been read.
@@ -758,24 +787,25 @@ impl Bot {
     }
 
     /// Every op of block `end` is handled: the position moves to its last op (all topics), so
-    /// a restart does not walk again through ops the filter dropped.
+    /// a restart does not walk again through ops the filter dropped, and records the block's
+    /// id, so a restart resumes on this block's branch (see [`crate::cursor`]).
     fn block_end(&mut self, end: &BlockEnd) {
         let Some(last) = end.op_count.checked_sub(1) else {
+            self.at = Some(Cursor::after_block(end.block, Some(end.block_id)));
             return;
         };
         let index_in_block = u32::try_from(last).unwrap_or(u32::MAX);
-        // The block's last op was handled already: keep its full cursor.
-        if self
+        // The block's last op was handled already: keep its transaction and op index.
+        let (trx_index, op_index) = self
             .at
-            .is_some_and(|c| c.block == end.block && c.index_in_block == index_in_block)
-        {
-            return;
-        }
+            .filter(|c| c.block == end.block && c.index_in_block == index_in_block)
+            .map_or((0, 0), |c| (c.trx_index, c.op_index));
         self.at = Some(Cursor {
             block: end.block,
             index_in_block,
-            trx_index: 0,
-            op_index: 0,
+            trx_index,
+            op_index,
+            block_id: Some(end.block_id),
         });
     }
 

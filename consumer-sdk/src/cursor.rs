@@ -10,6 +10,16 @@
 //! A cursor names an op by block number and its index within the block (counting every topic),
 //! which the broadcaster reproduces exactly after its own restarts, so a cursor stays valid across
 //! broadcaster restarts and ring replacement.
+//!
+//! # Across a fork
+//! A broadcaster following the head may publish a fork notice ([`crate::Event::Fork`]) and then
+//! the new branch's blocks, whose numbers repeat those of the orphaned ones. A cursor that
+//! carries its block's id ([`Cursor::block_id`]: the cursors of block ends and of fork notices
+//! do) resumes on exactly the branch it was on; a fork notice's own cursor
+//! ([`crate::Fork::cursor`]) resumes just after that notice. A cursor without one (an op's:
+//! its block's id comes only with the block's end) resumes at the oldest copy of its block the
+//! ring holds: if that block was orphaned, the bot gets the rest of it and then the fork notice,
+//! so it never misses an undo; it may get blocks it had already undone, and the notice again.
 
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -29,6 +39,59 @@ pub struct Cursor {
     /// Op index within the transaction (informational).
     #[serde(default)]
     pub op_index: u32,
+    /// Id of block `block`, when known: it tells apart two blocks of the same number on two
+    /// branches (see [Across a fork](self#across-a-fork)). Saved as 40 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_id")]
+    pub block_id: Option<[u8; 20]>,
+}
+
+impl Cursor {
+    /// A cursor after every op of block `block` (whose id is `block_id`, if known).
+    pub fn after_block(block: u64, block_id: Option<[u8; 20]>) -> Cursor {
+        Cursor {
+            block,
+            index_in_block: u32::MAX,
+            trx_index: 0,
+            op_index: 0,
+            block_id,
+        }
+    }
+}
+
+/// A block id as 40 hex digits in a cursor file.
+mod hex_id {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(id: &Option<[u8; 20]>, s: S) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => s.serialize_str(&crate::chain::hex(id)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 20]>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut id = [0u8; 20];
+        let bytes = text.as_bytes();
+        if bytes.len() != 40 {
+            return Err(D::Error::custom(format!(
+                "block id {text:?} is not 40 hex digits"
+            )));
+        }
+        for (byte, pair) in id.iter_mut().zip(bytes.chunks_exact(2)) {
+            let digits = std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok());
+            *byte = digits.ok_or_else(|| {
+                D::Error::custom(format!("block id {text:?} is not 40 hex digits"))
+            })?;
+        }
+        Ok(Some(id))
+    }
 }
 
 /// A cursor stored in a small JSON file, replaced atomically on every save.
@@ -119,9 +182,33 @@ mod tests {
             index_in_block: 3,
             trx_index: 1,
             op_index: 0,
+            block_id: None,
         };
         f.save(&c).unwrap();
         assert_eq!(f.load().unwrap(), Some(c));
+        // Files written before cursors carried a block id still load.
+        std::fs::write(
+            f.path(),
+            br#"{"block":7,"index_in_block":3,"trx_index":1,"op_index":0}"#,
+        )
+        .unwrap();
+        assert_eq!(f.load().unwrap(), Some(c));
+        let mut id = [0u8; 20];
+        id[0] = 0xab;
+        id[19] = 0x01;
+        let with_id = Cursor::after_block(9, Some(id));
+        f.save(&with_id).unwrap();
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        let hex = format!("\"ab{}01\"", "0".repeat(36));
+        assert!(text.contains(&hex), "{text}");
+        assert_eq!(f.load().unwrap(), Some(with_id));
+        std::fs::write(
+            f.path(),
+            br#"{"block":7,"index_in_block":3,"block_id":"abc"}"#,
+        )
+        .unwrap();
+        let e = f.load().unwrap_err().to_string();
+        assert!(e.contains("40 hex digits"), "{e}");
         std::fs::write(f.path(), b"{\"block\":").unwrap();
         let e = f.load().unwrap_err().to_string();
         assert!(e.contains("c.json") && e.contains("not a cursor"), "{e}");

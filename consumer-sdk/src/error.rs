@@ -214,6 +214,19 @@ pub enum RecvError {
         /// Ops the lost blocks held, when the source could count them.
         lost_ops: Option<u64>,
     },
+    /// Op-only receives ([`crate::Subscriber::recv_op`], its iterator and stream): blocks
+    /// `first_block..=last_block` given before were orphaned by a fork (the
+    /// [`crate::Event::Fork`] of event receives); undo what was done for them. The ops that
+    /// follow are the new branch's, from block `first_block` on.
+    #[error(
+        "fork: blocks {first_block}..={last_block} were orphaned; the new branch follows from block {first_block}"
+    )]
+    Forked {
+        /// The first orphaned block.
+        first_block: u64,
+        /// The last orphaned block.
+        last_block: u64,
+    },
     /// The ring holds bytes this protocol never writes.
     #[error("{}: corrupt ring at position {pos}: {reason}", path.display())]
     Corrupt {
@@ -290,6 +303,15 @@ pub enum WriteError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// `Publisher::begin_fork` that does not orphan exactly the newest committed blocks, from
+    /// the block it opens to the last committed one.
+    #[error("fork notice before block {block} refused: {reason}")]
+    InvalidFork {
+        /// The block the notice would open.
+        block: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The ring records another chain than the one the publisher follows.
     #[error(
         "the ring carries chain {ring} (id {}), not {asked} (id {}); use another ring",
@@ -315,6 +337,30 @@ impl From<crate::ring::WriteFault> for WriteError {
             F::NoBlock => WriteError::NoBlock,
             F::BlockOpen => WriteError::BlockOpen,
             F::BlockNotAfter { block, last } => WriteError::BlockNotAfter { block, last },
+            F::ForkWithoutBlocks => WriteError::InvalidFork {
+                block: 0,
+                reason: "the ring holds no committed block to orphan".into(),
+            },
+            F::ForkRange {
+                block,
+                orphaned,
+                last,
+            } => WriteError::InvalidFork {
+                block,
+                reason: format!(
+                    "{orphaned} orphaned block ids given; it must name blocks {block}..={last}, \
+                     the newest committed ones, at most {}",
+                    crate::layout::FORK_MAX_BLOCKS
+                ),
+            },
+            F::ForkLastId { block, given, last } => WriteError::InvalidFork {
+                block,
+                reason: format!(
+                    "the last orphaned id {} is not the id of the last committed block, {}",
+                    crate::chain::hex(&given),
+                    crate::chain::hex(&last)
+                ),
+            },
             F::BlockTooLarge { limit } => WriteError::BlockTooLarge { limit },
             F::PayloadTooLarge { len } => WriteError::PayloadTooLarge { len },
             F::TopicName(n) => WriteError::TopicName(n),

@@ -139,6 +139,14 @@ pub enum Kind {
     Op = 2,
     /// Closes a block: `block`, `timestamp`, block id in `trx_id`, op count in `topic_seq`.
     BlockEnd = 3,
+    /// Fork notice, the first record of the block it precedes: the committed blocks
+    /// `block..=last` were orphaned (the chain switched to another branch), and the block it
+    /// opens is the new branch's block `block`, so block numbers go back to `block` here.
+    /// `trx_id` holds the id of block `block - 1`, the last block both branches share. Its
+    /// payload: the first and last orphaned block number (native `u64`s; the first is the
+    /// record's `block`), then the orphaned blocks' 20-byte ids, oldest first. Like a block end
+    /// it takes no sequence number. At most [`FORK_MAX_BLOCKS`] blocks.
+    Fork = 4,
     /// Gap notice, the first record of the block it precedes: blocks were lost upstream before
     /// they reached this ring. Its payload is [`GAP_PAYLOAD_LEN`] bytes: first and last block
     /// number lost, then the ops lost ([`GAP_OPS_UNKNOWN`] when unknown), native `u64`s. Like a
@@ -151,6 +159,14 @@ pub const GAP_PAYLOAD_LEN: usize = 24;
 /// Ops-lost value of a gap notice when the number is not known.
 pub const GAP_OPS_UNKNOWN: u64 = u64::MAX;
 
+/// Most blocks one fork notice can orphan (far deeper than either chain's reversible blocks).
+pub const FORK_MAX_BLOCKS: u64 = 1024;
+
+/// Payload bytes of a [`Kind::Fork`] record orphaning `blocks` blocks.
+pub const fn fork_payload_len(blocks: u64) -> usize {
+    16 + 20 * blocks as usize
+}
+
 impl Kind {
     /// The kind for a raw header byte, if it names one.
     pub fn from_u8(v: u8) -> Option<Kind> {
@@ -158,6 +174,7 @@ impl Kind {
             1 => Some(Kind::Padding),
             2 => Some(Kind::Op),
             3 => Some(Kind::BlockEnd),
+            4 => Some(Kind::Fork),
             5 => Some(Kind::Gap),
             _ => None,
         }

@@ -182,5 +182,6 @@ pub use ring::OpMeta;
 pub use stream::OpStream;
 #[cfg(not(loom))]
 pub use subscriber::{
-    BlockEnd, Builder, Event, EventRef, Iter, Op, OpRef, ProducerStatus, Start, Subscriber, Wait,
+    BlockEnd, Builder, Event, EventRef, Fork, ForkRef, Iter, Op, OpRef, ProducerStatus, Start,
+    Subscriber, Wait,
 };

@@ -227,6 +227,34 @@ impl Publisher {
         Ok(())
     }
 
+    /// Open block `number` of another branch: the committed blocks `number..=last_block` were
+    /// orphaned (their ids `orphaned`, oldest first; the last one must be
+    /// [`Publisher::last_block_id`]), and `previous` is the id of block `number - 1`, the last
+    /// block both branches share (the new block's `previous`). The block starts with a fork
+    /// notice, which readers get as
+    /// [`crate::Event::Fork`] when they reach the block, and only if it commits; after it, block
+    /// numbers go on from `number`. Used in head mode, where a block that was the head may be
+    /// replaced by another branch; then [`Publisher::push`] and [`Publisher::commit`] as for
+    /// [`Publisher::begin_block`].
+    pub fn begin_fork(
+        &mut self,
+        number: u64,
+        timestamp: u32,
+        block_id: [u8; 20],
+        previous: [u8; 20],
+        orphaned: &[[u8; 20]],
+    ) -> Result<(), WriteError> {
+        let ring = RingMut::new(self.map.words_mut(), self.map.capacity);
+        self.core
+            .begin_fork(&ring, number, timestamp, block_id, previous, orphaned)?;
+        self.open = Some(OpenState {
+            number,
+            has_op: false,
+            has_gap: false,
+        });
+        Ok(())
+    }
+
     /// Tell readers that blocks `from..=to` were lost upstream, before the open block: a ring
     /// fed from another ring's copy (over NATS, say) passes on the loss its source reported.
     /// `lost_ops` is the number of ops those blocks held, `None` when unknown. Call it right

@@ -28,7 +28,7 @@ const CLOSE_CHECK: Duration = Duration::from_millis(100);
 /// on any runtime (multi-thread or current-thread). Dropping the stream ends the thread within
 /// a fraction of a second.
 ///
-/// Items are like [`crate::Iter`]'s: `Ok(op)`, or `Err` for a lag or gap report (the stream
+/// Items are like [`crate::Iter`]'s: `Ok(op)`, or `Err` for a lag, gap or fork report (the stream
 /// goes on after it) or a corrupt ring (the stream ends after it). The stream ends when the
 /// subscriber's stop flag is raised.
 #[derive(Debug)]
@@ -66,6 +66,7 @@ impl Subscriber {
                     let item = match self.recv_timeout(CLOSE_CHECK) {
                         Ok(Some(crate::Event::Op(op))) => Ok(op),
                         Ok(Some(crate::Event::BlockEnd(_)) | None) => continue,
+                        Ok(Some(crate::Event::Fork(fork))) => Err(fork.into()),
                         Err(RecvError::Stopped) => return,
                         Err(e) => Err(e),
                     };

@@ -6,7 +6,9 @@ use crate::error::{Error, RecvError};
 use crate::file::{self, Mapped};
 use crate::layout::{FLAG_VIRTUAL, RecordHeader};
 use crate::ops::{self, OpView, Operation, Time, ViewError};
-use crate::ring::{self, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek};
+use crate::ring::{
+    self, BlockIdFound, Branch, LagPolicy, Memory, Polled, ReadFault, ReaderCore, Ring, Seek,
+};
 use crate::waiters::{self, Slot, WaitFile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,11 +89,7 @@ impl Op {
     }
     /// Transaction id as 40 lowercase hex digits, as nodes print it.
     pub fn trx_id_hex(&self) -> String {
-        self.header
-            .trx_id
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::chain::hex(&self.header.trx_id)
     }
     /// Index of the op within its transaction.
     pub fn op_index(&self) -> u32 {
@@ -168,6 +166,71 @@ impl BlockEnd {
     }
 }
 
+/// A fork notice: blocks this reader has been given were orphaned, the chain having switched
+/// to another branch (only a broadcaster following the head, not the last irreversible block,
+/// publishes one). Undo whatever was done for blocks `first_block..=last_block()`; the events
+/// that follow are the new branch's blocks from `first_block` on, so block numbers go back
+/// here. Comes before any op of the new branch's block `first_block`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fork {
+    /// The first orphaned block, and the first block of the new branch that follows.
+    pub first_block: u64,
+    /// Ids of the orphaned blocks `first_block..`, oldest first.
+    pub orphaned_ids: Vec<[u8; 20]>,
+    /// Id of block `first_block - 1`, the last block both branches share.
+    pub ancestor_id: [u8; 20],
+}
+
+impl Fork {
+    /// The last orphaned block (the newest block published before the notice).
+    pub fn last_block(&self) -> u64 {
+        self.first_block + self.orphaned_ids.len() as u64 - 1
+    }
+
+    /// The orphaned blocks' numbers with their ids, oldest first.
+    pub fn orphaned(&self) -> impl Iterator<Item = (u64, [u8; 20])> + '_ {
+        (self.first_block..).zip(self.orphaned_ids.iter().copied())
+    }
+
+    /// Where a bot stands once it has undone the orphaned blocks: after every op of the
+    /// block before them (see [`crate::cursor`] on resuming across a fork).
+    pub fn cursor(&self) -> Cursor {
+        Cursor::after_block(self.first_block.saturating_sub(1), Some(self.ancestor_id))
+    }
+}
+
+impl From<Fork> for RecvError {
+    /// The report op-only receives give instead of the event.
+    fn from(fork: Fork) -> RecvError {
+        RecvError::Forked {
+            first_block: fork.first_block,
+            last_block: fork.last_block(),
+        }
+    }
+}
+
+/// [`Fork`] lent by [`Subscriber::try_recv_ref`]: the ids stay in the subscriber's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkRef<'a> {
+    /// The first orphaned block, and the first block of the new branch that follows.
+    pub first_block: u64,
+    /// Ids of the orphaned blocks `first_block..`, oldest first.
+    pub orphaned_ids: &'a [[u8; 20]],
+    /// Id of block `first_block - 1`, the last block both branches share.
+    pub ancestor_id: [u8; 20],
+}
+
+impl ForkRef<'_> {
+    /// An owned copy.
+    pub fn to_fork(&self) -> Fork {
+        Fork {
+            first_block: self.first_block,
+            orphaned_ids: self.orphaned_ids.to_vec(),
+            ancestor_id: self.ancestor_id,
+        }
+    }
+}
+
 /// What a receive returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -175,6 +238,8 @@ pub enum Event {
     Op(Op),
     /// A block is complete.
     BlockEnd(BlockEnd),
+    /// Blocks given before were orphaned; the new branch follows.
+    Fork(Fork),
 }
 
 /// What a receive that lends its op returns; see [`Subscriber::try_recv_ref`].
@@ -184,6 +249,8 @@ pub enum EventRef<'a> {
     Op(OpRef<'a>),
     /// A block is complete.
     BlockEnd(BlockEnd),
+    /// Blocks given before were orphaned; the new branch follows.
+    Fork(ForkRef<'a>),
 }
 
 /// One operation, copied out of the ring into the subscriber's reused buffer and lent until the
@@ -297,6 +364,17 @@ enum Raw {
         index_in_block: u32,
     },
     End(BlockEnd),
+    /// Its ids are in the payload.
+    Fork {
+        first_block: u64,
+        ancestor_id: [u8; 20],
+    },
+}
+
+/// The orphaned ids of a fork notice whose payload (after its two words) is `payload`.
+fn fork_ids(payload: &[u8]) -> &[[u8; 20]] {
+    // A whole number of ids: the reader checked the payload's length.
+    <[[u8; 20]] as zerocopy::FromBytes>::ref_from_bytes(payload).unwrap_or(&[])
 }
 
 fn cursor_of(header: &RecordHeader, index_in_block: u32) -> Cursor {
@@ -305,6 +383,7 @@ fn cursor_of(header: &RecordHeader, index_in_block: u32) -> Cursor {
         index_in_block,
         trx_index: header.trx_index,
         op_index: header.op_index,
+        block_id: None,
     }
 }
 
@@ -418,7 +497,7 @@ impl Builder {
         // A writer lapping the ring at full speed can overwrite the position found before the
         // reader is set on it: find it again.
         let mut attempt = 0;
-        let (mut core, skip, pending) = loop {
+        let (mut core, skip, pending, skip_fork) = loop {
             match self.position(&start) {
                 Err(Error::Overrun { .. }) if attempt < START_ATTEMPTS => attempt += 1,
                 other => break other?,
@@ -438,6 +517,7 @@ impl Builder {
             stop: self.stop,
             stale_after: self.stale_after,
             skip,
+            skip_fork,
             pending,
             last_block: None,
             last_op: None,
@@ -452,39 +532,74 @@ impl Builder {
         })
     }
 
+    /// The reader, the cursor to skip to, a report to give first, and whether a fork notice
+    /// at the start position is to be passed over (a reader never got the blocks it orphans,
+    /// unless it resumes an id-less cursor).
     fn position(
         &self,
         start: &Start,
-    ) -> Result<(ReaderCore, Option<Cursor>, Option<RecvError>), Error> {
+    ) -> Result<(ReaderCore, Option<Cursor>, Option<RecvError>, bool), Error> {
         let ring = Ring::new(self.map.words(), self.map.capacity);
         let corrupt = |f: ReadFault| fault_to_error(&self.path, f);
         let mut skip = None;
         let mut pending = None;
+        let mut skip_fork = true;
         let pos = match *start {
             Start::Latest => ring::seek_latest(&ring),
             Start::Earliest => ring::seek_earliest(&ring).map_err(corrupt)?,
-            Start::Block(n) => match ring::seek_block(&ring, n).map_err(corrupt)? {
+            Start::Block(n) => match ring::seek_block(&ring, n, Branch::Newest).map_err(corrupt)? {
                 Seek::Found(p) => p,
                 Seek::Gone { earliest } => return Err(Error::BlockGone { block: n, earliest }),
                 Seek::NotYet { last } => return Err(Error::BlockNotYet { block: n, last }),
             },
             Start::After(c) => {
                 skip = Some(c);
-                match ring::seek_block(&ring, c.block).map_err(corrupt)? {
-                    Seek::Found(p) => p,
-                    Seek::NotYet { .. } => ring::seek_latest(&ring),
-                    Seek::Gone { earliest } => {
-                        pending = Some(RecvError::Gap {
-                            last_seen: c.block,
-                            resumed_at: earliest,
-                        });
-                        ring::seek_earliest(&ring).map_err(corrupt)?
+                let exact = match c.block_id {
+                    Some(id) => ring::seek_block_id(&ring, c.block, id).map_err(corrupt)?,
+                    None => None,
+                };
+                match exact {
+                    // On the cursor's branch: its block, whose ops up to the cursor are
+                    // skipped, or the fork notice after it, which the cursor has seen.
+                    Some((p, BlockIdFound::Block)) => p,
+                    Some((p, BlockIdFound::AfterFork)) => {
+                        skip = None;
+                        p
+                    }
+                    None => {
+                        // Whichever copy of its block the cursor was in, a fork notice
+                        // that orphaned it comes after the oldest.
+                        skip_fork = false;
+                        self.after_cursor(&ring, c, &mut pending)?
                     }
                 }
             }
         };
         let core = ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(corrupt)?;
-        Ok((core, skip, pending))
+        Ok((core, skip, pending, skip_fork))
+    }
+
+    /// Where an id-less cursor `c` resumes (see [`crate::cursor`]).
+    fn after_cursor(
+        &self,
+        ring: &Ring<'_>,
+        c: Cursor,
+        pending: &mut Option<RecvError>,
+    ) -> Result<u64, Error> {
+        let corrupt = |f: ReadFault| fault_to_error(&self.path, f);
+        Ok(
+            match ring::seek_block(ring, c.block, Branch::Oldest).map_err(corrupt)? {
+                Seek::Found(p) => p,
+                Seek::NotYet { .. } => ring::seek_latest(ring),
+                Seek::Gone { earliest } => {
+                    *pending = Some(RecvError::Gap {
+                        last_seen: c.block,
+                        resumed_at: earliest,
+                    });
+                    ring::seek_earliest(ring).map_err(corrupt)?
+                }
+            },
+        )
     }
 }
 
@@ -541,6 +656,9 @@ pub struct Subscriber {
     stale_after: Duration,
     /// Ops at or before this position are skipped (resuming after a cursor).
     skip: Option<Cursor>,
+    /// Pass over a fork notice if it is the first record read: the reader started at it and
+    /// never got the blocks it orphans (or has seen it already).
+    skip_fork: bool,
     /// Reported by the next receive.
     pending: Option<RecvError>,
     last_block: Option<u64>,
@@ -736,6 +854,14 @@ impl Subscriber {
     fn owned(&mut self, raw: Raw) -> Event {
         match raw {
             Raw::End(e) => Event::BlockEnd(e),
+            Raw::Fork {
+                first_block,
+                ancestor_id,
+            } => Event::Fork(Fork {
+                first_block,
+                orphaned_ids: fork_ids(self.core.payload()).to_vec(),
+                ancestor_id,
+            }),
             Raw::Op {
                 header,
                 index_in_block,
@@ -752,6 +878,14 @@ impl Subscriber {
     fn borrowed(&self, raw: Raw) -> EventRef<'_> {
         match raw {
             Raw::End(e) => EventRef::BlockEnd(e),
+            Raw::Fork {
+                first_block,
+                ancestor_id,
+            } => EventRef::Fork(ForkRef {
+                first_block,
+                orphaned_ids: fork_ids(self.core.payload()),
+                ancestor_id,
+            }),
             Raw::Op {
                 header,
                 index_in_block,
@@ -800,6 +934,7 @@ impl Subscriber {
                     });
                 }
                 Polled::BlockEnd(h) => {
+                    self.skip_fork = false;
                     // A cursor inside block b: b's end is still to come. A cursor past the whole
                     // of b (after a ring replacement): b's end was delivered already.
                     let whole = |c: Cursor| c.index_in_block == u32::MAX;
@@ -829,6 +964,7 @@ impl Subscriber {
                     to,
                     ops,
                 } => {
+                    self.skip_fork = false;
                     // It opens its block: a cursor in that block (or later) has seen it.
                     if self.skip.is_some_and(|c| header.block <= c.block) {
                         continue;
@@ -839,10 +975,28 @@ impl Subscriber {
                         lost_ops: (ops != crate::layout::GAP_OPS_UNKNOWN).then_some(ops),
                     });
                 }
+                Polled::Fork { header, .. } => {
+                    if std::mem::take(&mut self.skip_fork) {
+                        continue;
+                    }
+                    // Delivered even while skipping to a cursor: the cursor may lie in an
+                    // orphaned block. The new branch's blocks from its first one on are all to
+                    // be read, so a cursor in or after them no longer skips anything.
+                    if self.skip.is_some_and(|c| c.block >= header.block) {
+                        self.skip = None;
+                    }
+                    self.last_block = Some(header.block.saturating_sub(1));
+                    self.last_op = None;
+                    return Ok(Some(Raw::Fork {
+                        first_block: header.block,
+                        ancestor_id: header.trx_id,
+                    }));
+                }
                 Polled::Op {
                     header,
                     index_in_block,
                 } => {
+                    self.skip_fork = false;
                     if let Some(c) = self.skip {
                         if header.block < c.block
                             || (header.block == c.block && index_in_block <= c.index_in_block)
@@ -874,6 +1028,7 @@ impl Subscriber {
             match self.try_recv()? {
                 Some(Event::Op(op)) => return Ok(Some(op)),
                 Some(Event::BlockEnd(_)) => {}
+                Some(Event::Fork(fork)) => return Err(fork.into()),
                 None => return Ok(None),
             }
         }
@@ -1003,14 +1158,17 @@ impl Subscriber {
     /// Receive the next op, waiting as configured and passing over block ends.
     pub fn recv_op(&mut self) -> Result<Op, RecvError> {
         loop {
-            if let Event::Op(op) = self.recv()? {
-                return Ok(op);
+            match self.recv()? {
+                Event::Op(op) => return Ok(op),
+                Event::BlockEnd(_) => {}
+                Event::Fork(fork) => return Err(fork.into()),
             }
         }
     }
 
-    /// A blocking iterator over ops. It yields `Err` for lag and gap reports (and keeps going
-    /// after them: [`RecvError::Lagged`], [`RecvError::Gap`], [`RecvError::UpstreamGap`]), and
+    /// A blocking iterator over ops. It yields `Err` for lag, gap and fork reports (and keeps
+    /// going after them: [`RecvError::Lagged`], [`RecvError::Gap`], [`RecvError::UpstreamGap`],
+    /// [`RecvError::Forked`]), and
     /// ends when the stop flag is raised.
     pub fn iter(&mut self) -> Iter<'_> {
         Iter { sub: self }
@@ -1072,26 +1230,23 @@ impl Subscriber {
                 None,
                 None,
             ),
-            Some(b) => match ring::seek_block(&ring, b + 1).map_err(|f| self.fault(f))? {
-                Seek::Found(p) => (p, None, None),
-                Seek::NotYet { .. } => {
-                    let through = Cursor {
-                        block: b,
-                        index_in_block: u32::MAX,
-                        trx_index: 0,
-                        op_index: 0,
-                    };
-                    (ring::seek_latest(&ring), Some(through), None)
+            Some(b) => {
+                match ring::seek_block(&ring, b + 1, Branch::Newest).map_err(|f| self.fault(f))? {
+                    Seek::Found(p) => (p, None, None),
+                    Seek::NotYet { .. } => {
+                        let through = Cursor::after_block(b, None);
+                        (ring::seek_latest(&ring), Some(through), None)
+                    }
+                    Seek::Gone { earliest } => (
+                        ring::seek_earliest(&ring).map_err(|f| self.fault(f))?,
+                        None,
+                        Some(RecvError::Gap {
+                            last_seen: b,
+                            resumed_at: earliest,
+                        }),
+                    ),
                 }
-                Seek::Gone { earliest } => (
-                    ring::seek_earliest(&ring).map_err(|f| self.fault(f))?,
-                    None,
-                    Some(RecvError::Gap {
-                        last_seen: b,
-                        resumed_at: earliest,
-                    }),
-                ),
-            },
+            }
         };
         let mut core =
             ReaderCore::new(&ring, pos, self.topics.as_deref()).map_err(|f| self.fault(f))?;
@@ -1103,6 +1258,8 @@ impl Subscriber {
         self.chain = chain_of(&self.map);
         self.sleeper = Sleeper::Untried;
         self.skip = skip.or(self.skip);
+        // It starts after the last block read: a notice there orphans only blocks not read.
+        self.skip_fork = true;
         self.pending = pending;
         Ok(true)
     }

@@ -71,6 +71,7 @@ pub(super) fn reader(a: &RoleArgs) -> Result<()> {
                 tally.record(sent_ns, seq, now);
             }
             Ok(EventRef::BlockEnd(_)) => {}
+            Ok(EventRef::Fork(f)) => anyhow::bail!("the bench publishes no fork: {f:?}"),
             Err(RecvError::Lagged { lost, .. }) => tally.lapped += lost,
             Err(e) => return Err(e.into()),
         }

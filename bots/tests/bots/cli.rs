@@ -1331,6 +1331,7 @@ fn new_posts_with_a_saved_cursor_stopped_while_waiting_for_the_ring_exits_0() {
             index_in_block: 3,
             trx_index: 1,
             op_index: 0,
+            block_id: None,
         })
         .unwrap();
     let bot = Bot::start(

@@ -424,13 +424,17 @@ pub enum Rec {
         to: u64,
         ops: Option<u64>,
     },
+    Fork {
+        first: u64,
+        orphaned: Vec<[u8; 20]>,
+    },
 }
 
 impl Rec {
     pub fn block(&self) -> Option<u64> {
         match self {
             Rec::Op { block, .. } | Rec::End { block, .. } => Some(*block),
-            Rec::Gap { .. } => None,
+            Rec::Gap { .. } | Rec::Fork { .. } => None,
         }
     }
 }
@@ -500,6 +504,10 @@ pub fn read_ring(ring: &Path, last: u64, limit: Duration) -> Vec<Rec> {
                     return out;
                 }
             }
+            Ok(Some(Event::Fork(f))) => out.push(Rec::Fork {
+                first: f.first_block,
+                orphaned: f.orphaned_ids,
+            }),
             Ok(None) => {}
             Err(RecvError::UpstreamGap {
                 from_block,

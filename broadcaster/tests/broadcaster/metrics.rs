@@ -232,6 +232,7 @@ fn ring_counts(ring: &Path, last: u64) -> (BTreeMap<String, u64>, u64) {
                     return (topics, blocks);
                 }
             }
+            Some(Event::Fork(f)) => panic!("a fork notice from nodes with one branch: {f:?}"),
             None => panic!("the ring ended before block {last}"),
         }
     }

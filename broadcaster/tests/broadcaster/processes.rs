@@ -58,6 +58,7 @@ fn read_ring(ring: &Path, last: u64) -> Vec<Seen> {
                     return out;
                 }
             }
+            Some(Event::Fork(f)) => panic!("a fork notice from nodes with one branch: {f:?}"),
             None => panic!("ring {} stopped before block {last}", ring.display()),
         }
     }

@@ -242,7 +242,7 @@ impl<'a> Ring<'a> {
                 }
                 room
             }
-            Kind::Op | Kind::BlockEnd | Kind::Gap => {
+            Kind::Op | Kind::BlockEnd | Kind::Gap | Kind::Fork => {
                 let len = record_len(header.len as usize) as u64;
                 if len > room {
                     return Err("record runs past the end of the region");
@@ -252,6 +252,11 @@ impl<'a> Ring<'a> {
                 }
                 if kind == Kind::Gap && header.len as usize != layout::GAP_PAYLOAD_LEN {
                     return Err("gap notice with a payload of the wrong size");
+                }
+                let fork_sizes =
+                    layout::fork_payload_len(1)..=layout::fork_payload_len(layout::FORK_MAX_BLOCKS);
+                if kind == Kind::Fork && !fork_sizes.contains(&(header.len as usize)) {
+                    return Err("fork notice with a payload of the wrong size");
                 }
                 // The reader never copies (or allocates for) more than the writer can write.
                 if kind == Kind::Op && u64::from(header.len) > max_payload(self.capacity) {
@@ -384,7 +389,10 @@ pub use reader::LagPolicy;
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use reader::{Polled, ReaderCore};
 #[cfg_attr(loom, allow(unused_imports))]
-pub(crate) use seek::{Seek, last_committed_block, seek_block, seek_earliest, seek_latest};
+pub(crate) use seek::{
+    BlockIdFound, Branch, Seek, last_committed_block, seek_block, seek_block_id, seek_earliest,
+    seek_latest,
+};
 #[cfg(feature = "test-hooks")]
 #[cfg_attr(loom, allow(unused_imports))]
 pub use writer::CommitStep;

@@ -29,6 +29,9 @@ pub(crate) enum Polled {
         to: u64,
         ops: u64,
     },
+    /// A fork notice: the blocks `header.block..=last` read before were orphaned; their ids
+    /// are in the payload, after two words. It opens block `header.block` of the new branch.
+    Fork { header: RecordHeader, last: u64 },
     /// The writer overwrote records before the reader got to them; the reader moved to the
     /// oldest whole block still in the ring.
     Lagged { lost: u64, lost_matching: u64 },
@@ -319,6 +322,36 @@ impl ReaderCore {
                         to,
                         ops,
                     });
+                }
+                Some(Kind::Fork) => {
+                    // Every reader gets it, whatever its topics.
+                    if !self.copied(self.pos, len) && !self.refill(ring, len)? {
+                        return self.recover(ring);
+                    }
+                    self.payload = self.copied_payload(self.pos, h.len);
+                    let payload = self.payload();
+                    let word = |i: usize| {
+                        u64::from_ne_bytes(payload[i * 8..i * 8 + 8].try_into().unwrap_or_default())
+                    };
+                    let (first, last) = (word(0), word(1));
+                    let sound = first == h.block
+                        && first <= last
+                        && last - first < layout::FORK_MAX_BLOCKS
+                        && payload.len() == layout::fork_payload_len(last - first + 1);
+                    if !sound {
+                        return Err(corrupt(
+                            self.pos,
+                            format!(
+                                "fork notice for blocks {first}..={last} ({} bytes) in block {}",
+                                payload.len(),
+                                h.block
+                            ),
+                        ));
+                    }
+                    // The ids follow the two words.
+                    self.payload.start += 16;
+                    self.pos += len;
+                    return Ok(Polled::Fork { header: h, last });
                 }
                 _ => {
                     self.pos += len;

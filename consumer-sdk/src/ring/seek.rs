@@ -2,7 +2,7 @@
 //! block index (SYNC index: entries are checked against the records they point to).
 
 use super::{FLAG_BLOCK_START, ReadFault, Ring, check_tail, check_walk, corrupt};
-use crate::layout::{self, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, off};
+use crate::layout::{self, INDEX_SLOTS, Kind, RECORD_HEADER_LEN, RecordHeader, off};
 use crate::sync::Ordering;
 
 /// Give up finding a valid record after this many laps in a row.
@@ -209,8 +209,20 @@ pub(crate) fn last_committed_block(ring: &Ring<'_>) -> Result<Option<u64>, ReadF
     Err(ReadFault::Overrun)
 }
 
-/// Position of the first block numbered `n` or more.
-pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
+/// Which block of a ring whose numbers go back at a fork notice (see [`Kind::Fork`]) a seek
+/// finds, when the ring holds more than one numbered `n` or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Branch {
+    /// On the newest branch: the last block start numbered `n` or less, then the first one
+    /// numbered `n` or more from there (without forks, the first block numbered `n` or more).
+    Newest,
+    /// The first block start numbered `n` or more, in ring order: where a reader that may have
+    /// read an orphaned block `n` resumes, so that it meets the fork notice after it.
+    Oldest,
+}
+
+/// Position of the first block numbered `n` or more (on the branch `branch` says).
+pub(crate) fn seek_block(ring: &Ring<'_>, n: u64, branch: Branch) -> Result<Seek, ReadFault> {
     for _ in 0..MAX_SEEK_ATTEMPTS {
         let last = last_committed_block(ring)?;
         if last.is_none_or(|last| n > last) {
@@ -227,15 +239,10 @@ pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
         let Some(oldest_block) = block_at(ring, oldest)? else {
             continue;
         };
-        if n < oldest_block {
-            return Ok(Seek::Gone {
-                earliest: oldest_block,
-            });
-        }
-        // Start from the newest index entry at or before `n` that still checks out.
+        // Index entries that still check out, oldest first.
         // SYNC index (reader side): entries are validated against the records they point to.
         let written = ring.at(off::INDEX_NEXT).load(Ordering::Acquire);
-        let mut from = oldest;
+        let mut indexed = Vec::new();
         for e in written.saturating_sub(INDEX_SLOTS as u64)..written {
             let slot = (e % INDEX_SLOTS as u64) as usize;
             // Relaxed: validated below by content.
@@ -243,10 +250,37 @@ pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
             let pos = ring
                 .at(layout::index_slot(slot) + 8)
                 .load(Ordering::Relaxed);
-            if block <= n && pos > from && pos < tail && block_at(ring, pos)? == Some(block) {
-                from = pos;
+            if pos > oldest && pos < tail && block_at(ring, pos)? == Some(block) {
+                indexed.push((block, pos));
             }
         }
+        // Block `n` was overwritten, unless a fork took the numbers back to it after the
+        // oldest block left.
+        if n < oldest_block && !indexed.iter().any(|&(block, _)| block <= n) {
+            return Ok(Seek::Gone {
+                earliest: oldest_block,
+            });
+        }
+        let from = match branch {
+            // Start from the newest entry at or before `n`.
+            Branch::Newest => indexed
+                .iter()
+                .rev()
+                .find(|&&(block, _)| block <= n)
+                .map_or(oldest, |&(_, pos)| pos),
+            // The oldest block, unless it and every indexed block before the first match
+            // are older than `n`: then from the last of those.
+            Branch::Oldest => {
+                if oldest_block >= n {
+                    return Ok(Seek::Found(oldest));
+                }
+                indexed
+                    .iter()
+                    .take_while(|&&(block, _)| block < n)
+                    .last()
+                    .map_or(oldest, |&(_, pos)| pos)
+            }
+        };
         let mut p = from;
         let mut lapped = false;
         while p < tail {
@@ -271,6 +305,104 @@ pub(crate) fn seek_block(ring: &Ring<'_>, n: u64) -> Result<Seek, ReadFault> {
         }
     }
     Err(ReadFault::Overrun)
+}
+
+/// Where a reader resumes after the whole of block `n` whose id is `id`, on that block's
+/// branch: the start of block `n` itself (the caller skips its ops), or, when a fork notice
+/// after it orphaned the blocks that followed (its shared block being `n` with this id), the
+/// start of the new branch's block `n + 1`, which is that notice. The newest such place wins.
+/// `None`: the ring's block index names no block `n` with that id.
+pub(crate) fn seek_block_id(
+    ring: &Ring<'_>,
+    n: u64,
+    id: [u8; 20],
+) -> Result<Option<(u64, BlockIdFound)>, ReadFault> {
+    for _ in 0..MAX_SEEK_ATTEMPTS {
+        let tail = ring.tail();
+        check_tail(ring, tail)?;
+        let mut best = None;
+        let mut lapped = false;
+        // Newest first: the first match is the one.
+        for (block, pos) in indexed_block_starts(ring, tail, INDEX_SLOTS)? {
+            let found = if block == n {
+                match block_end_id(ring, pos, tail)? {
+                    None => {
+                        lapped = true;
+                        break;
+                    }
+                    Some(end) => (end == id).then_some(BlockIdFound::Block),
+                }
+            } else if block == n.wrapping_add(1) {
+                match first_record(ring, pos) {
+                    None => {
+                        lapped = true;
+                        break;
+                    }
+                    Some(h) => (Kind::from_u8(h.kind) == Some(Kind::Fork) && h.trx_id == id)
+                        .then_some(BlockIdFound::AfterFork),
+                }
+            } else {
+                None
+            };
+            if let Some(found) = found {
+                best = Some((pos, found));
+                break;
+            }
+        }
+        if !lapped {
+            return Ok(best);
+        }
+    }
+    Err(ReadFault::Overrun)
+}
+
+/// What [`seek_block_id`] found at the position it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockIdFound {
+    /// The block itself starts there.
+    Block,
+    /// A fork notice whose shared block is the one asked for starts there.
+    AfterFork,
+}
+
+/// The header of the first record of the block starting at `pos`, past the padding before it
+/// (`None`: overwritten).
+fn first_record(ring: &Ring<'_>, pos: u64) -> Option<RecordHeader> {
+    let mut at = pos;
+    if ring.room(at) < RECORD_HEADER_LEN as u64 {
+        at += ring.room(at);
+    }
+    let mut h = ring.load_record_header(at);
+    if Kind::from_u8(h.kind) == Some(Kind::Padding) {
+        at += ring.room(at);
+        h = ring.load_record_header(at);
+    }
+    (!ring.overwritten(pos)).then_some(h)
+}
+
+/// The id in the block end of the block starting at `pos` (`None`: overwritten meanwhile).
+fn block_end_id(ring: &Ring<'_>, pos: u64, tail: u64) -> Result<Option<[u8; 20]>, ReadFault> {
+    let mut p = pos;
+    while p < tail {
+        let room = ring.room(p);
+        if room < RECORD_HEADER_LEN as u64 {
+            p += room;
+            continue;
+        }
+        check_walk(ring, pos, p)?;
+        let h = ring.load_record_header(p);
+        if ring.overwritten(p) {
+            return Ok(None);
+        }
+        if Kind::from_u8(h.kind) == Some(Kind::BlockEnd) {
+            return Ok(Some(h.trx_id));
+        }
+        p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
+    }
+    Err(corrupt(
+        pos,
+        "an indexed block has no end before the committed tail",
+    ))
 }
 
 /// Block number of the block starting at `pos` (`None`: not a block start, or overwritten).

@@ -126,8 +126,11 @@ fn seek_block_finds_sparse_blocks_and_reports_bounds() {
         f.block(n, &["vote"], &[vec![1; 40]]);
     }
     let ring = f.ring();
-    assert_eq!(seek_block(&ring, 300), Ok(Seek::NotYet { last: Some(190) }));
-    let Ok(Seek::Found(p)) = seek_block(&ring, 55) else {
+    assert_eq!(
+        seek_block(&ring, 300, Branch::Newest),
+        Ok(Seek::NotYet { last: Some(190) })
+    );
+    let Ok(Seek::Found(p)) = seek_block(&ring, 55, Branch::Newest) else {
         panic!()
     };
     let mut r = ReaderCore::new(&ring, p, None).unwrap();
@@ -136,15 +139,15 @@ fn seek_block_finds_sparse_blocks_and_reports_bounds() {
         f.block(n, &["vote"], &[vec![1; 40]]);
     }
     let ring = f.ring();
-    let Ok(Seek::Gone { earliest }) = seek_block(&ring, 55) else {
+    let Ok(Seek::Gone { earliest }) = seek_block(&ring, 55, Branch::Newest) else {
         panic!()
     };
-    let Ok(Seek::Found(p)) = seek_block(&ring, earliest) else {
+    let Ok(Seek::Found(p)) = seek_block(&ring, earliest, Branch::Newest) else {
         panic!()
     };
     assert_eq!(p, seek_earliest(&ring).unwrap());
     assert!(earliest > 1500 && earliest < 1990, "{earliest}");
-    let Ok(Seek::Found(p)) = seek_block(&ring, earliest + 10) else {
+    let Ok(Seek::Found(p)) = seek_block(&ring, earliest + 10, Branch::Newest) else {
         panic!()
     };
     let mut r = ReaderCore::new(&ring, p, None).unwrap();

@@ -16,9 +16,27 @@ use zerocopy::IntoBytes;
 pub(crate) enum WriteFault {
     NoBlock,
     BlockOpen,
-    BlockNotAfter { block: u64, last: u64 },
-    BlockTooLarge { limit: u64 },
-    PayloadTooLarge { len: usize },
+    BlockNotAfter {
+        block: u64,
+        last: u64,
+    },
+    ForkWithoutBlocks,
+    ForkRange {
+        block: u64,
+        orphaned: u64,
+        last: u64,
+    },
+    ForkLastId {
+        block: u64,
+        given: [u8; 20],
+        last: [u8; 20],
+    },
+    BlockTooLarge {
+        limit: u64,
+    },
+    PayloadTooLarge {
+        len: usize,
+    },
     TopicName(String),
     TopicTableFull,
     UnknownTopic(u16),
@@ -154,7 +172,9 @@ impl WriterCore {
                     h.seq
                 ));
             }
-            if last_block.is_some_and(|b| h.block < b) {
+            // Only a fork notice takes the numbers back, to the first block it orphans.
+            if last_block.is_some_and(|b| h.block < b) && Kind::from_u8(h.kind) != Some(Kind::Fork)
+            {
                 return Err(format!("record at {pos}: block number goes backwards"));
             }
             match Kind::from_u8(h.kind) {
@@ -278,9 +298,6 @@ impl WriterCore {
         timestamp: u32,
         id: [u8; 20],
     ) -> Result<(), WriteFault> {
-        if self.block.is_some() {
-            return Err(WriteFault::BlockOpen);
-        }
         if let Some(last) = self.last_block
             && number <= last
         {
@@ -288,6 +305,71 @@ impl WriterCore {
                 block: number,
                 last,
             });
+        }
+        self.open_block(number, timestamp, id)
+    }
+
+    #[cfg(feature = "writer")]
+    /// Start block `number` of another branch, whose first record is a fork notice: the
+    /// committed blocks `number..=last` (their ids `orphaned`, oldest first) were orphaned, and
+    /// `previous` is the id of block `number - 1`, which both branches share. The caller
+    /// checks the ids against the ring; here the numbers are checked.
+    pub(crate) fn begin_fork(
+        &mut self,
+        ring: &RingMut<'_>,
+        number: u64,
+        timestamp: u32,
+        id: [u8; 20],
+        previous: [u8; 20],
+        orphaned: &[[u8; 20]],
+    ) -> Result<(), WriteFault> {
+        let last = self.last_block.ok_or(WriteFault::ForkWithoutBlocks)?;
+        let count = orphaned.len() as u64;
+        if count == 0
+            || count > layout::FORK_MAX_BLOCKS
+            || number.checked_add(count - 1) != Some(last)
+        {
+            return Err(WriteFault::ForkRange {
+                block: number,
+                orphaned: count,
+                last,
+            });
+        }
+        if let (Some((last_id, _)), Some(&newest)) = (self.last_end, orphaned.last())
+            && newest != last_id
+        {
+            return Err(WriteFault::ForkLastId {
+                block: number,
+                given: newest,
+                last: last_id,
+            });
+        }
+        self.open_block(number, timestamp, id)?;
+        let mut payload = Vec::with_capacity(layout::fork_payload_len(count));
+        payload.extend_from_slice(&number.to_ne_bytes());
+        payload.extend_from_slice(&last.to_ne_bytes());
+        for orphan in orphaned {
+            payload.extend_from_slice(orphan);
+        }
+        let header = RecordHeader {
+            len: payload.len() as u32,
+            kind: Kind::Fork as u8,
+            seq: self.next_seq,
+            block: number,
+            timestamp,
+            trx_id: previous,
+            ..RecordHeader::default()
+        };
+        let written = self.append(ring, header, &payload);
+        if written.is_err() {
+            self.abort();
+        }
+        written
+    }
+
+    fn open_block(&mut self, number: u64, timestamp: u32, id: [u8; 20]) -> Result<(), WriteFault> {
+        if self.block.is_some() {
+            return Err(WriteFault::BlockOpen);
         }
         self.block = Some(OpenBlock {
             number,

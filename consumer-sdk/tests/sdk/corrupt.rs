@@ -477,12 +477,14 @@ fn starts() -> [Start; 7] {
             index_in_block: 1,
             trx_index: 0,
             op_index: 0,
+            block_id: None,
         }),
         Start::After(Cursor {
             block: u64::MAX,
             index_in_block: u32::MAX,
             trx_index: 0,
             op_index: 0,
+            block_id: None,
         }),
     ]
 }
@@ -502,7 +504,7 @@ fn drain(sub: &mut Subscriber, name: &str, cap: u64) -> Result<(), String> {
                     ));
                 }
             }
-            Ok(Some(Event::BlockEnd(_))) => failing = 0,
+            Ok(Some(Event::BlockEnd(_) | Event::Fork(_))) => failing = 0,
             Ok(None) => break,
             Err(e @ (RecvError::Corrupt { .. } | RecvError::Overrun { .. }))
                 if !e.to_string().contains(name) =>

@@ -147,6 +147,7 @@ fn drain(sub: &mut consumer_sdk::Subscriber) -> Vec<Got> {
                 String::from_utf8(op.payload().to_vec()).unwrap(),
             )),
             Ok(Some(Event::BlockEnd(e))) => got.push(Got::End(e.block)),
+            Ok(Some(Event::Fork(f))) => panic!("no fork was published: {f:?}"),
             Ok(None) => return got,
             Err(RecvError::Lagged {
                 lost,
@@ -342,6 +343,7 @@ fn overloaded_reader(mut sub: Subscriber, last: u64, single_topic: bool) -> Tall
             }
             Ok(Event::BlockEnd(e)) if e.block == last => return tally,
             Ok(Event::BlockEnd(_)) => {}
+            Ok(Event::Fork(f)) => panic!("no fork was published: {f:?}"),
             Err(RecvError::Lagged {
                 lost,
                 lost_matching,

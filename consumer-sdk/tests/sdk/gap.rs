@@ -13,6 +13,7 @@ fn drain(sub: &mut Subscriber) -> Vec<Result<(u64, String), RecvError>> {
         match sub.recv_timeout(Duration::from_millis(50)) {
             Ok(Some(Event::Op(op))) => out.push(Ok((op.block(), op.topic().to_string()))),
             Ok(Some(Event::BlockEnd(end))) => out.push(Ok((end.block, "end".to_string()))),
+            Ok(Some(Event::Fork(f))) => out.push(Ok((f.first_block, "fork".to_string()))),
             Ok(None) => return out,
             Err(e) => out.push(Err(e)),
         }
@@ -111,6 +112,7 @@ fn unknown_counts_and_positioned_readers() {
         index_in_block: 0,
         trx_index: 0,
         op_index: 0,
+        block_id: None,
     };
     assert_eq!(
         start(Start::After(inside)),
@@ -122,6 +124,7 @@ fn unknown_counts_and_positioned_readers() {
         index_in_block: 0,
         trx_index: 0,
         op_index: 0,
+        block_id: None,
     };
     assert_eq!(
         start(Start::After(before))[..2],

@@ -17,6 +17,7 @@ mod chain;
 mod corrupt;
 mod crash;
 mod files;
+mod fork;
 mod gap;
 mod processes;
 mod props;

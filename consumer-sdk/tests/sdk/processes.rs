@@ -99,6 +99,7 @@ fn child_role() {
                     }
                     Ok(Event::BlockEnd(e)) if e.block >= until => break,
                     Ok(Event::BlockEnd(_)) => {}
+                    Ok(Event::Fork(f)) => panic!("no fork was published: {f:?}"),
                     Err(RecvError::Lagged {
                         lost,
                         lost_matching,

@@ -425,6 +425,7 @@ fn seen(ev: Event) -> Result<Seen, TestCaseError> {
                 index_in_block: op.index_in_block(),
                 trx_index: op.trx_index(),
                 op_index: op.op_index(),
+                block_id: None,
             };
             prop_assert_eq!(op.cursor(), cursor);
             let hex: String = op.trx_id().iter().map(|b| format!("{b:02x}")).collect();
@@ -449,6 +450,7 @@ fn seen(ev: Event) -> Result<Seen, TestCaseError> {
             block_id: b.block_id,
             op_count: b.op_count,
         },
+        Event::Fork(f) => panic!("the model publishes no fork: {f:?}"),
     })
 }
 
@@ -577,6 +579,7 @@ impl MReader {
                     index_in_block: index,
                     trx_index: op.meta.trx_index,
                     op_index: op.meta.op_index,
+                    block_id: None,
                 });
                 return Ok(Some(Seen::Op {
                     topic: topic.clone(),
@@ -972,6 +975,7 @@ fn received(sub: &mut Subscriber) -> Vec<Result<(u64, u32, String), RecvError>> 
                 op.topic().to_string(),
             ))),
             Ok(Some(Event::BlockEnd(b))) => out.push(Ok((b.block, u32::MAX, String::new()))),
+            Ok(Some(Event::Fork(f))) => panic!("no fork was published: {f:?}"),
             Ok(None) => return out,
             Err(e) => out.push(Err(e)),
         }
@@ -1095,6 +1099,7 @@ fn a_block_left_open_by_a_dead_publisher_is_never_seen() {
                 seqs.push((op.block(), op.index_in_block(), op.seq(), op.topic_seq()));
             }
             Some(Event::BlockEnd(_)) => {}
+            Some(Event::Fork(f)) => panic!("no fork was published: {f:?}"),
             None => break,
         }
     }
@@ -1524,6 +1529,7 @@ impl Checker<'_> {
                 }
                 self.next = seq + 1;
             }
+            Event::Fork(f) => return Err(format!("a fork notice that was never published: {f:?}")),
             Event::BlockEnd(end) => {
                 self.resume(end.block)?;
                 let after = self.s.start[end.block as usize + 1];
@@ -1794,7 +1800,7 @@ fn receiving_by_reference_allocates_nothing_per_op() {
                 seen += 1;
                 checksum += op.payload().len() as u64 + op.topic().len() as u64 + op.seq();
             }
-            Some(consumer_sdk::EventRef::BlockEnd(_)) => {}
+            Some(consumer_sdk::EventRef::BlockEnd(_) | consumer_sdk::EventRef::Fork(_)) => {}
             None => break,
         }
     }

@@ -76,7 +76,7 @@ fn a_sleeping_reader_is_woken_by_every_commit_it_waits_for() {
                         return;
                     }
                 }
-                Event::Op(_) => {}
+                Event::Op(_) | Event::Fork(_) => {}
             }
         }
     });
@@ -213,7 +213,7 @@ fn a_reader_without_the_wait_file_still_gets_every_block() {
     while ends < 20 {
         match sub.recv_timeout(Duration::from_secs(10)).unwrap() {
             Some(Event::BlockEnd(_)) => ends += 1,
-            Some(Event::Op(_)) => {}
+            Some(Event::Op(_) | Event::Fork(_)) => {}
             None => panic!("block {} never came", ends + 1),
         }
     }

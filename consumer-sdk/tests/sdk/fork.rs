@@ -1,0 +1,390 @@
+//! Fork notices: a publisher following the head replaces orphaned blocks with another branch's;
+//! every reader is told once, before the new branch, and cursors resume on their own branch.
+
+use crate::TempRing;
+use consumer_sdk::{
+    Bot, Cursor, CursorFile, Event, EventRef, Fork, Notice, OpMeta, Publisher, RecvError, Start,
+    Step, Subscriber, WriteError,
+};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Block `n`'s id on branch `branch` (0: the first).
+fn id(n: u64, branch: u8) -> [u8; 20] {
+    let mut id = [branch; 20];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+/// What a reader sees, in a form easy to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Got {
+    /// An op: block, index in block, payload.
+    Op(u64, u32, String),
+    /// A block end: block and the id's branch byte.
+    End(u64, u8),
+    /// A fork notice: first orphaned block, the orphaned ids' branch bytes, the shared block's.
+    Fork(u64, Vec<u8>, u8),
+    Report(RecvError),
+}
+
+fn got(ev: Event) -> Got {
+    match ev {
+        Event::Op(op) => Got::Op(
+            op.block(),
+            op.index_in_block(),
+            String::from_utf8(op.payload().to_vec()).unwrap(),
+        ),
+        Event::BlockEnd(e) => Got::End(e.block, e.block_id[19]),
+        Event::Fork(f) => Got::Fork(
+            f.first_block,
+            f.orphaned_ids.iter().map(|i| i[19]).collect(),
+            f.ancestor_id[19],
+        ),
+    }
+}
+
+fn drain(sub: &mut Subscriber) -> Vec<Got> {
+    let mut out = Vec::new();
+    loop {
+        match sub.recv_timeout(Duration::from_millis(20)) {
+            Ok(Some(ev)) => out.push(got(ev)),
+            Ok(None) => return out,
+            Err(e) => out.push(Got::Report(e)),
+        }
+    }
+}
+
+/// Two ops per block, payloads naming block and branch.
+fn block(p: &mut Publisher, n: u64, branch: u8, fork: Option<&[[u8; 20]]>) {
+    match fork {
+        None => p.begin_block(n, n as u32, id(n, branch)).unwrap(),
+        Some(orphaned) => p
+            .begin_fork(n, n as u32, id(n, branch), id(n - 1, 0), orphaned)
+            .unwrap(),
+    }
+    let vote = p.topic("vote").unwrap();
+    let comment = p.topic("comment").unwrap();
+    for (i, topic) in [vote, comment].into_iter().enumerate() {
+        let body = format!("{n}{}{i}", if branch == 0 { 'a' } else { 'b' });
+        p.push(topic, &OpMeta::default(), body.as_bytes()).unwrap();
+    }
+    p.commit().unwrap();
+}
+
+/// Blocks 1..=5, then a fork orphaning 4 and 5, then blocks 4..=6 of the other branch.
+fn forked_ring() -> (TempRing, Publisher) {
+    let (ring, mut p) = TempRing::create(1 << 16);
+    for n in 1..=5 {
+        block(&mut p, n, 0, None);
+    }
+    block(&mut p, 4, 1, Some(&[id(4, 0), id(5, 0)]));
+    block(&mut p, 5, 1, None);
+    block(&mut p, 6, 1, None);
+    (ring, p)
+}
+
+fn ops(n: u64, branch: char) -> Vec<Got> {
+    vec![
+        Got::Op(n, 0, format!("{n}{branch}0")),
+        Got::Op(n, 1, format!("{n}{branch}1")),
+        Got::End(n, if branch == 'a' { 0 } else { 1 }),
+    ]
+}
+
+fn blocks(range: std::ops::RangeInclusive<u64>, branch: char) -> Vec<Got> {
+    range.flat_map(|n| ops(n, branch)).collect()
+}
+
+fn the_fork() -> Got {
+    Got::Fork(4, vec![0, 0], 0)
+}
+
+fn open(ring: &TempRing, start: Start) -> Subscriber {
+    Subscriber::open(ring.name()).unwrap().start(start).unwrap()
+}
+
+#[test]
+fn every_reader_gets_the_notice_once_between_the_branches() {
+    let (ring, _p) = forked_ring();
+    let mut expected = blocks(1..=5, 'a');
+    expected.push(the_fork());
+    expected.extend(blocks(4..=6, 'b'));
+    assert_eq!(drain(&mut open(&ring, Start::Earliest)), expected);
+
+    // A topic filter does not hide it.
+    let mut votes = Subscriber::open(ring.name())
+        .unwrap()
+        .topics(["vote"])
+        .start(Start::Earliest)
+        .unwrap();
+    let seen = drain(&mut votes);
+    assert_eq!(seen.iter().filter(|g| **g == the_fork()).count(), 1);
+    let fork_at = seen.iter().position(|g| *g == the_fork()).unwrap();
+    assert_eq!(seen[fork_at - 1], Got::End(5, 0));
+    assert_eq!(seen[fork_at + 1], Got::Op(4, 0, "4b0".into()));
+}
+
+#[test]
+fn op_only_receives_report_the_fork_and_go_on() {
+    let (ring, _p) = forked_ring();
+    let mut sub = Subscriber::open(ring.name())
+        .unwrap()
+        .topics(["comment"])
+        .start(Start::After(Cursor::after_block(4, Some(id(4, 0)))))
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match sub.try_recv_op() {
+            Ok(Some(op)) => seen.push(Ok(String::from_utf8(op.payload().to_vec()).unwrap())),
+            Ok(None) => break,
+            Err(e) => seen.push(Err(e.to_string())),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            Ok("5a1".to_string()),
+            Err("fork: blocks 4..=5 were orphaned; the new branch follows from block 4".into()),
+            Ok("4b1".into()),
+            Ok("5b1".into()),
+            Ok("6b1".into()),
+        ]
+    );
+}
+
+#[test]
+fn lent_events_carry_the_notice_too() {
+    let (ring, _p) = forked_ring();
+    let mut sub = open(&ring, Start::Block(5));
+    let mut forks = Vec::new();
+    while let Some(ev) = sub.try_recv_ref().unwrap() {
+        if let EventRef::Fork(f) = ev {
+            forks.push(f.to_fork());
+        }
+    }
+    // Block 5 from the start is the new branch's: a reader starting there never read the
+    // orphaned blocks and gets no notice.
+    assert_eq!(forks, []);
+    let mut sub = open(&ring, Start::Earliest);
+    while let Some(ev) = sub.try_recv_ref().unwrap() {
+        if let EventRef::Fork(f) = ev {
+            forks.push(f.to_fork());
+        }
+    }
+    assert_eq!(
+        forks,
+        [Fork {
+            first_block: 4,
+            orphaned_ids: vec![id(4, 0), id(5, 0)],
+            ancestor_id: id(3, 0),
+        }]
+    );
+    assert_eq!(forks[0].last_block(), 5);
+    assert_eq!(
+        forks[0].orphaned().collect::<Vec<_>>(),
+        [(4, id(4, 0)), (5, id(5, 0))]
+    );
+}
+
+#[test]
+fn a_block_number_seeks_the_newest_branch() {
+    let (ring, _p) = forked_ring();
+    for n in [4, 5] {
+        let expected = blocks(n..=6, 'b');
+        assert_eq!(
+            drain(&mut open(&ring, Start::Block(n))),
+            expected,
+            "block {n}"
+        );
+    }
+    let mut expected = blocks(3..=5, 'a');
+    expected.push(the_fork());
+    expected.extend(blocks(4..=6, 'b'));
+    assert_eq!(drain(&mut open(&ring, Start::Block(3))), expected);
+    assert!(matches!(
+        Subscriber::open(ring.name())
+            .unwrap()
+            .start(Start::Block(7)),
+        Err(consumer_sdk::Error::BlockNotYet {
+            block: 7,
+            last: Some(6)
+        })
+    ));
+}
+
+#[test]
+fn cursors_resume_on_their_own_branch() {
+    let (ring, _p) = forked_ring();
+    let after = |c: Cursor| drain(&mut open(&ring, Start::After(c)));
+    let rest_after_fork = blocks(4..=6, 'b');
+    let mut from_orphan_5 = blocks(5..=5, 'a');
+    from_orphan_5.push(the_fork());
+    from_orphan_5.extend(rest_after_fork.clone());
+
+    // After the whole of orphaned block 4: its branch goes on with 5, then the notice.
+    assert_eq!(after(Cursor::after_block(4, Some(id(4, 0)))), from_orphan_5);
+    // After the new branch's block 4: straight on with its block 5.
+    assert_eq!(
+        after(Cursor::after_block(4, Some(id(4, 1)))),
+        blocks(5..=6, 'b')
+    );
+    // A cursor saved before the fork, after block 3, which both branches share: the new
+    // branch only (the newest place where the bot's chain ends with that block).
+    assert_eq!(
+        after(Cursor::after_block(3, Some(id(3, 0)))),
+        rest_after_fork
+    );
+    // The notice's own cursor: just after it.
+    let fork_cursor = Fork {
+        first_block: 4,
+        orphaned_ids: vec![id(4, 0), id(5, 0)],
+        ancestor_id: id(3, 0),
+    }
+    .cursor();
+    assert_eq!(fork_cursor, Cursor::after_block(3, Some(id(3, 0))));
+    assert_eq!(after(fork_cursor), rest_after_fork);
+
+    // An op's cursor has no id: the oldest copy of its block, so a bot that was in the
+    // orphaned block gets the notice; one that was in the new branch's gets its undo again
+    // and the block once more, never less.
+    let op_cursor = Cursor {
+        block: 4,
+        index_in_block: 0,
+        trx_index: 0,
+        op_index: 0,
+        block_id: None,
+    };
+    let mut expected = vec![Got::Op(4, 1, "4a1".into()), Got::End(4, 0)];
+    expected.extend(from_orphan_5.clone());
+    assert_eq!(after(op_cursor), expected);
+    // An id the ring does not hold is treated the same way.
+    let unknown = Cursor::after_block(4, Some([9; 20]));
+    assert_eq!(after(unknown), from_orphan_5);
+}
+
+#[test]
+fn the_publisher_refuses_a_fork_that_does_not_name_its_newest_blocks() {
+    let (_ring, mut p) = TempRing::create(1 << 16);
+    let refused = |r: Result<(), WriteError>, what: &str| {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(e, WriteError::InvalidFork { .. }) && e.to_string().contains(what),
+            "{e}"
+        );
+    };
+    refused(
+        p.begin_fork(1, 1, id(1, 1), [0; 20], &[id(1, 0)]),
+        "no committed block",
+    );
+    for n in 1..=3 {
+        block(&mut p, n, 0, None);
+    }
+    // Too few ids, too many, none, and one block too early.
+    refused(
+        p.begin_fork(2, 2, id(2, 1), id(1, 0), &[id(3, 0)]),
+        "blocks 2..=3",
+    );
+    refused(
+        p.begin_fork(3, 3, id(3, 1), id(2, 0), &[id(2, 0), id(3, 0)]),
+        "blocks 3..=3",
+    );
+    refused(p.begin_fork(3, 3, id(3, 1), id(2, 0), &[]), "blocks 3..=3");
+    refused(
+        p.begin_fork(4, 4, id(4, 1), id(3, 0), &[id(4, 0)]),
+        "blocks 4..=3",
+    );
+    // The newest id must be the last committed block's.
+    refused(
+        p.begin_fork(3, 3, id(3, 1), id(2, 0), &[id(3, 7)]),
+        "not the id of the last committed block",
+    );
+    // Nothing refused was written: the ring still ends with block 3 of the first branch.
+    assert_eq!(p.last_block(), Some(3));
+    p.begin_fork(3, 3, id(3, 1), id(2, 0), &[id(3, 0)]).unwrap();
+    p.abort_block();
+    // An aborted fork leaves no trace either.
+    assert_eq!(p.last_block_id().map(|(i, _)| i), Some(id(3, 0)));
+    block(&mut p, 3, 1, Some(&[id(3, 0)]));
+    // After a fork, numbers go on from the new branch's block.
+    assert!(matches!(
+        p.begin_block(3, 3, id(3, 2)),
+        Err(WriteError::BlockNotAfter { block: 3, last: 3 })
+    ));
+}
+
+#[test]
+fn a_reopened_publisher_takes_over_a_ring_with_a_fork() {
+    let (ring, p) = forked_ring();
+    drop(p);
+    let mut p = Publisher::open(ring.name()).unwrap();
+    assert_eq!(p.last_block(), Some(6));
+    assert_eq!(p.last_block_id().map(|(i, _)| i), Some(id(6, 1)));
+    block(&mut p, 7, 1, None);
+    let seen = drain(&mut open(&ring, Start::Earliest));
+    assert_eq!(seen.iter().filter(|g| **g == the_fork()).count(), 1);
+    assert_eq!(seen[seen.len() - 3..], ops(7, 'b'));
+}
+
+#[test]
+fn a_bot_gets_the_fork_as_a_step_and_resumes_after_it() {
+    let (ring, _p) = forked_ring();
+    let dir = tempfile::tempdir().unwrap();
+    let cursor = dir.path().join("bot.cursor");
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let open_bot = |until: u64| {
+        let notices = Arc::clone(&notices);
+        Bot::builder(ring.name())
+            .start(Start::Earliest)
+            .cursor_file(&cursor)
+            .until_block(until)
+            .handle_signals(false)
+            .on_notice(move |n| notices.lock().unwrap().push(n.clone()))
+            .open()
+            .unwrap()
+    };
+    let mut bot = open_bot(6);
+    let mut steps = Vec::new();
+    loop {
+        match bot.recv_timeout(Duration::from_millis(50)).unwrap() {
+            Step::Fork(f) => {
+                steps.push(format!("fork {}..={}", f.first_block, f.last_block()));
+                // The next receive counts the fork as handled; stop after the op it gives.
+                match bot.recv_timeout(Duration::from_millis(50)).unwrap() {
+                    Step::Op(op) => assert_eq!(op.payload(), b"4b0"),
+                    other => panic!("{other:?} after the fork"),
+                }
+                break;
+            }
+            Step::Op(op) => steps.push(format!("{}/{}", op.block(), op.index_in_block())),
+            Step::BlockEnd(_) | Step::Idle => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(steps.last().unwrap(), "fork 4..=5");
+    assert!(notices.lock().unwrap().contains(&Notice::Fork {
+        first_block: 4,
+        last_block: 5
+    }));
+    bot.save().unwrap();
+    drop(bot);
+    // The saved position is the first op of the new branch's block 4 (the fork was handled).
+    let saved = CursorFile::new(&cursor).load().unwrap().unwrap();
+    assert_eq!(
+        (saved.block, saved.index_in_block, saved.block_id),
+        (4, 0, None)
+    );
+    // Saved at the end of the fork's handling instead: the new branch, without the notice.
+    CursorFile::new(&cursor)
+        .save(&Cursor::after_block(3, Some(id(3, 0))))
+        .unwrap();
+    let mut bot = open_bot(6);
+    let mut rest = Vec::new();
+    while let Some(op) = bot.recv_op().unwrap() {
+        rest.push(String::from_utf8(op.payload().to_vec()).unwrap());
+    }
+    assert_eq!(rest, ["4b0", "4b1", "5b0", "5b1", "6b0", "6b1"]);
+    // At a block end the cursor records the block's id: a restart stays on its branch.
+    let saved = CursorFile::new(&cursor).load().unwrap().unwrap();
+    assert_eq!((saved.block, saved.block_id), (6, Some(id(6, 1))));
+}
