@@ -199,7 +199,9 @@ fn loom_lapped_reader_never_sees_torn_payloads_and_counts_exactly() {
                     expected = lost;
                 }
                 Polled::BlockEnd(_) => unreachable!("an op comes first"),
-                Polled::Gap { .. } => unreachable!("this writer writes no gap notice"),
+                Polled::Gap { .. } | Polled::Fork { .. } => {
+                    unreachable!("this writer writes no gap or fork notice")
+                }
                 Polled::Empty => thread::yield_now(),
             }
         }
