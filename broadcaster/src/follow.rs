@@ -29,13 +29,15 @@
 //!   blocks are never orphaned, so the follower never switches branches.
 //! - In `head` mode it is how forks show. The other branch is taken only when two different
 //!   nodes serve the same unlinked block, or when one serves it again once the last irreversible
-//!   block has passed it; a single answer never makes the follower switch. The block published before it was then
-//!   orphaned. It cannot be taken back (readers have seen it): the follower logs an error
-//!   naming the orphaned block and its id, and continues on the new branch, so readers see the
-//!   orphaned block followed by a block whose `previous` names a different block. Readers that
-//!   cannot tolerate this use `irreversible` mode.
+//!   block has passed it; a single answer never makes the follower switch. Then the follower
+//!   walks the new branch back, block by block, to the newest block it shares with what was
+//!   published (the fork point), and publishes the new branch from the block after it, the
+//!   first block carrying the ids of the published blocks it orphans: the ring's fork notice,
+//!   which readers get before the new branch's blocks (whose numbers repeat the orphaned ones).
+//!   The follower remembers the newest [`MAX_FORK_DEPTH`] published blocks (read back from the
+//!   ring after a restart); a fork deeper than what it remembers orphans all of those.
 //!
-//! After a restart the first block is not checked (the ring keeps block numbers, not ids).
+//! After a restart the first block must link to the ring's last block, like any other.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -44,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{Mode, StartBlock, Tuning};
 use crate::failover::Pool;
@@ -58,6 +60,14 @@ pub(crate) struct Progress {
     /// Newest last irreversible block seen on any node (0: unknown).
     pub irreversible: AtomicU64,
 }
+
+/// Published blocks remembered to find a fork point (far more than either chain's reversible
+/// blocks).
+pub(crate) const MAX_FORK_DEPTH: usize = 512;
+
+/// Attempts at fetching one block of a branch being taken before giving up this time (the
+/// unlinked block is then fetched again, which starts over).
+const BRANCH_FETCH_ATTEMPTS: usize = 4;
 
 /// The weight assumed for a block before any was fetched: about a today-sized block.
 const FIRST_BLOCK_WEIGHT: u64 = 128 << 10;
@@ -122,6 +132,18 @@ struct Follower {
     irreversible: u64,
     /// When the properties were last polled.
     last_props: Option<Instant>,
+    /// Numbers and ids of the newest blocks handed on, oldest first (at most
+    /// [`MAX_FORK_DEPTH`]): where a fork point is looked for.
+    history: VecDeque<(u64, String)>,
+}
+
+/// Whether a block links to the last one handed on.
+enum Link {
+    Yes,
+    /// Not (yet): the node that served it cooled down; fetch it again.
+    No,
+    /// Another branch, confirmed: published blocks were orphaned.
+    Switch,
 }
 
 /// A block that does not link to the last one handed on, as served by one or more nodes.
@@ -141,11 +163,13 @@ fn unix_now() -> Duration {
 
 /// Follows the chain through `pool` from after `resume` (or the configured start) and sends
 /// every block, in order, into `tx`. Returns when the stop block was sent or `tx` closed.
+/// `recent` are the newest published blocks (see [`crate::sink::Sink::recent_links`]).
 pub(crate) async fn follow(
     pool: Arc<Pool>,
     settings: FollowSettings,
     resume: Option<u64>,
     link: Option<(String, u32)>,
+    recent: Vec<(u64, String)>,
     tx: mpsc::Sender<FetchedBlock>,
     progress: Arc<Progress>,
 ) {
@@ -165,6 +189,7 @@ pub(crate) async fn follow(
         block_weight: 0,
         irreversible: 0,
         last_props: None,
+        history: recent.into_iter().collect(),
     };
     match follower.run(resume).await {
         Ok(()) | Err(Halt) => {}
@@ -287,10 +312,11 @@ impl Follower {
                 };
             }
             for (idx, block) in blocks {
-                if !self.links(idx, &block) {
-                    return self.after_unlinked().await;
+                match self.links(idx, &block) {
+                    Link::Yes => self.emit(block).await?,
+                    Link::Switch if self.switch(idx, block).await? => {}
+                    Link::No | Link::Switch => return self.after_unlinked().await,
                 }
-                self.emit(block).await?;
             }
         }
     }
@@ -344,12 +370,12 @@ impl Follower {
                     block.block.ops.extend(ops.into_iter().map(|(_, op)| op));
                 }
                 let stamp = block.block.timestamp;
-                if self.links(idx, &block) {
-                    self.emit(block).await?;
-                    self.last_tip_attempt = None;
-                } else {
-                    return self.after_unlinked().await;
+                match self.links(idx, &block) {
+                    Link::Yes => self.emit(block).await?,
+                    Link::Switch if self.switch(idx, block).await? => {}
+                    Link::No | Link::Switch => return self.after_unlinked().await,
                 }
+                self.last_tip_attempt = None;
                 let behind = unix_now().saturating_sub(Duration::from_secs(u64::from(stamp)));
                 if behind > tuning.block_interval * 2 {
                     self.poll().await?;
@@ -371,14 +397,14 @@ impl Follower {
     }
 
     /// Whether `block` links to the last block handed on (see the module docs on forks).
-    fn links(&mut self, idx: usize, fetched: &FetchedBlock) -> bool {
+    fn links(&mut self, idx: usize, fetched: &FetchedBlock) -> Link {
         let block = &fetched.block;
         let Some((last_id, _)) = self.last.as_ref().filter(|(id, _)| !id.is_empty()) else {
-            return true;
+            return Link::Yes;
         };
         if block.previous == *last_id {
             self.fork = None;
-            return true;
+            return Link::Yes;
         }
         let head_mode = self.settings.mode == Mode::Head;
         let (confirmed_by, seen) = match &mut self.fork {
@@ -413,15 +439,12 @@ impl Follower {
                     self.irreversible
                 )
             };
-            error!(
-                "fork: published block {} ({last_id}) was orphaned; block {} has previous {} and {why}; \
-                 continuing on that branch (readers have seen the orphaned block)",
-                block.number - 1,
-                block.number,
-                block.previous
+            info!(
+                "block {} has previous {}, not the published {last_id}, and {why}: taking that branch",
+                block.number, block.previous
             );
             self.fork = None;
-            return true;
+            return Link::Switch;
         }
         let error = NodeError::Fork {
             block: block.number,
@@ -430,7 +453,90 @@ impl Follower {
         };
         self.pool
             .report(idx, &error, &format!("block {}", block.number));
-        false
+        Link::No
+    }
+
+    /// Takes the branch of `tip`, a block that does not link to the last one handed on: walks
+    /// it back to the newest block it shares with what was handed on, then hands on its blocks
+    /// from the one after that, the first carrying the ids of the blocks it orphans. `false`:
+    /// the branch could not be fetched this time (its nodes cool down; `tip` is fetched again).
+    async fn switch(&mut self, idx: usize, tip: FetchedBlock) -> Result<bool, Halt> {
+        let mut branch: VecDeque<(usize, FetchedBlock)> = VecDeque::from([(idx, tip)]);
+        let oldest = self.history.front().map_or(u64::MAX, |(n, _)| *n);
+        loop {
+            let first = &branch[0].1.block;
+            let (number, want) = (first.number, first.previous.clone());
+            let fork_point = number.saturating_sub(1);
+            if self
+                .history
+                .iter()
+                .any(|(n, id)| *n == fork_point && *id == want)
+            {
+                break;
+            }
+            if number <= oldest {
+                warn!(
+                    "the branch of block {} forks before block {number}, the oldest block this \
+                     broadcaster remembers publishing: declaring the blocks from {number} on \
+                     orphaned",
+                    branch[branch.len() - 1].1.block.number
+                );
+                break;
+            }
+            let mut found = None;
+            for _ in 0..BRANCH_FETCH_ATTEMPTS {
+                let (i, blocks) = self.pool.blocks(fork_point, 1, Some(fork_point)).await;
+                match blocks.into_iter().next() {
+                    Some(b) if b.block.id == want => {
+                        found = Some((i, b));
+                        break;
+                    }
+                    Some(b) => {
+                        let error = NodeError::OtherBranch {
+                            block: fork_point,
+                            id: b.block.id,
+                            expected: want.clone(),
+                        };
+                        self.pool.report(i, &error, &format!("block {fork_point}"));
+                    }
+                    None => {}
+                }
+            }
+            let Some(found) = found else {
+                warn!(
+                    "could not fetch block {fork_point} ({want}) of the branch being taken; trying again"
+                );
+                return Ok(false);
+            };
+            branch.push_front(found);
+        }
+        if self.settings.virtual_ops && branch.len() > 1 {
+            // The tip has its virtual operations already; the blocks before it need theirs.
+            let tip = branch.pop_back();
+            let mut before: Vec<(usize, FetchedBlock)> = branch.drain(..).collect();
+            add_virtual_ops(&self.pool, &mut before, true).await;
+            branch.extend(before);
+            branch.extend(tip);
+        }
+        let first = branch[0].1.block.number;
+        let orphaned: Vec<String> = self
+            .history
+            .iter()
+            .filter(|(n, _)| *n >= first)
+            .map(|(_, id)| id.clone())
+            .collect();
+        error!(
+            "fork: published blocks {first}..={} were orphaned ({}); publishing the new branch from \
+             block {first} (previous {}) after a fork notice",
+            first + orphaned.len() as u64 - 1,
+            orphaned.join(", "),
+            branch[0].1.block.previous
+        );
+        branch[0].1.orphaned = orphaned;
+        for (_, block) in branch {
+            self.emit(block).await?;
+        }
+        Ok(true)
     }
 
     /// After a block that does not link, in head mode: refresh the last irreversible block, which
@@ -444,6 +550,13 @@ impl Follower {
 
     async fn emit(&mut self, fetched: FetchedBlock) -> Result<(), Halt> {
         let block = &fetched.block;
+        while self.history.back().is_some_and(|(n, _)| *n >= block.number) {
+            self.history.pop_back();
+        }
+        if self.history.len() == MAX_FORK_DEPTH {
+            self.history.pop_front();
+        }
+        self.history.push_back((block.number, block.id.clone()));
         // A published block is progress: the node serving them is not stalled.
         self.last_advance = Instant::now();
         self.next = block.number + 1;

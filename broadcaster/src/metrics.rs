@@ -199,6 +199,14 @@ fn describe() {
         "broadcaster_ring_wakes_total",
         "Wake-up system calls made at commits (only when a reader sleeps)"
     );
+    describe_counter!(
+        "broadcaster_forks_total",
+        "Fork notices published (head mode): published blocks orphaned by another branch"
+    );
+    describe_counter!(
+        "broadcaster_orphaned_blocks_total",
+        "Published blocks a fork notice declared orphaned"
+    );
 }
 
 fn unix_now() -> f64 {
@@ -238,9 +246,18 @@ pub fn fault_class(error: &NodeError) -> &'static str {
         NodeError::WrongBlock { .. } => "wrong_block",
         NodeError::MissingBlock { .. } => "missing_block",
         NodeError::Stale(_) => "stale",
-        NodeError::Fork { .. } => "unlinked_block",
+        NodeError::Fork { .. } | NodeError::OtherBranch { .. } => "unlinked_block",
         NodeError::Unsupported(_) => "unsupported",
     }
+}
+
+/// A fork notice published, orphaning `blocks` published blocks.
+pub(crate) fn fork(blocks: usize) {
+    if !enabled() {
+        return;
+    }
+    counter!("broadcaster_forks_total").increment(1);
+    counter!("broadcaster_orphaned_blocks_total").increment(blocks as u64);
 }
 
 /// One block published: its number and timestamp, and its operations by topic.

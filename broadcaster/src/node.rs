@@ -215,6 +215,16 @@ pub enum NodeError {
         /// The id of the published block before it.
         expected: String,
     },
+    /// Asked for a block of the branch being taken, the node served another branch's.
+    #[error("block {block} is {id}, not {expected} of the branch being taken")]
+    OtherBranch {
+        /// The block asked for.
+        block: u64,
+        /// The id served.
+        id: String,
+        /// The id the branch being taken has.
+        expected: String,
+    },
     /// The node offers none of the methods for this request.
     #[error("node offers none of: {0}")]
     Unsupported(String),
@@ -296,6 +306,10 @@ pub struct FetchedBlock {
     /// Whether its operations came in the appbase encoding (`{"type":..,"value":..}`) rather
     /// than the legacy one (`["vote",{..}]`); `None` for a block without operations.
     pub appbase: Option<bool>,
+    /// Ids of the published blocks this block's branch replaces, oldest first, from this
+    /// block's number on: set by the follower on the first block of another branch (head
+    /// mode); empty otherwise.
+    pub orphaned: Vec<String>,
 }
 
 impl FetchedBlock {
@@ -444,6 +458,7 @@ fn fetched(v: Val<'_>, path: &str, asked: u64, keep_raw: bool) -> Result<Fetched
         block,
         raw: if keep_raw { v.compact() } else { Vec::new() },
         appbase,
+        orphaned: Vec::new(),
     })
 }
 

@@ -191,6 +191,7 @@ impl ReplayReader {
                 block,
                 raw,
                 appbase: None,
+                orphaned: Vec::new(),
             }));
         }
     }

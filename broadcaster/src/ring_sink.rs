@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
+use consumer_sdk::{CreateOptions, Event, OpMeta, Publisher, Start, Subscriber, TopicId};
 
 use crate::block::DecodedBlock;
 use crate::sink::{Sink, SinkError};
@@ -47,9 +47,28 @@ impl RingSink {
         &self.publisher
     }
 
-    fn write(&mut self, block: &DecodedBlock) -> Result<(), consumer_sdk::WriteError> {
-        self.publisher
-            .begin_block(block.number, block.timestamp, block_id_bytes(&block.id))?;
+    fn write(
+        &mut self,
+        block: &DecodedBlock,
+        orphaned: Option<&[String]>,
+    ) -> Result<(), consumer_sdk::WriteError> {
+        let id = block_id_bytes(&block.id);
+        match orphaned {
+            None => self
+                .publisher
+                .begin_block(block.number, block.timestamp, id)?,
+            Some(orphaned) => {
+                let orphaned: Vec<[u8; 20]> =
+                    orphaned.iter().map(|id| block_id_bytes(id)).collect();
+                self.publisher.begin_fork(
+                    block.number,
+                    block.timestamp,
+                    id,
+                    block_id_bytes(&block.previous),
+                    &orphaned,
+                )?;
+            }
+        }
         for op in &block.ops {
             let topic = match self.topics.get(&op.topic) {
                 Some(&t) => t,
@@ -89,6 +108,32 @@ fn block_id_bytes(id: &str) -> [u8; 20] {
     out
 }
 
+impl RingSink {
+    fn commit(
+        &mut self,
+        block: &DecodedBlock,
+        orphaned: Option<&[String]>,
+    ) -> Result<(), SinkError> {
+        self.write(block, orphaned).map_err(|e| {
+            // Nothing of the block is visible: drop it so the next attempt starts clean.
+            self.publisher.abort_block();
+            SinkError::Backend(Box::new(e))
+        })?;
+        crate::metrics::ring(
+            self.publisher.capacity(),
+            self.publisher.written_bytes(),
+            self.publisher.sleeping_readers(),
+            self.publisher.wakes(),
+        );
+        Ok(())
+    }
+}
+
+/// Lower-case hex of a block id.
+fn hex(id: &[u8; 20]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Sink for RingSink {
     fn last_committed_block(&self) -> Option<u64> {
         self.publisher.last_block()
@@ -103,18 +148,40 @@ impl Sink for RingSink {
                 last,
             });
         }
-        self.write(block).map_err(|e| {
-            // Nothing of the block is visible: drop it so the next attempt starts clean.
-            self.publisher.abort_block();
-            SinkError::Backend(Box::new(e))
-        })?;
-        crate::metrics::ring(
-            self.publisher.capacity(),
-            self.publisher.written_bytes(),
-            self.publisher.sleeping_readers(),
-            self.publisher.wakes(),
-        );
-        Ok(())
+        self.commit(block, None)
+    }
+
+    fn publish_fork(&mut self, block: &DecodedBlock, orphaned: &[String]) -> Result<(), SinkError> {
+        self.commit(block, Some(orphaned))
+    }
+
+    fn recent_links(&self, max: usize) -> Vec<(u64, String)> {
+        let Some(last) = self.publisher.last_block() else {
+            return Vec::new();
+        };
+        // Block ends only: a topic no op has keeps every op's payload uncopied.
+        let first = last.saturating_sub(max.saturating_sub(1) as u64);
+        let open = |start| {
+            Subscriber::open(self.publisher.path())?
+                .topics(["block_ends_only"])
+                .start(start)
+        };
+        let Ok(mut sub) = open(Start::Block(first)).or_else(|_| open(Start::Earliest)) else {
+            return Vec::new();
+        };
+        let mut chain: Vec<(u64, String)> = Vec::new();
+        loop {
+            match sub.try_recv() {
+                Ok(Some(Event::BlockEnd(end))) => chain.push((end.block, hex(&end.block_id))),
+                Ok(Some(Event::Fork(fork))) => chain.retain(|(n, _)| *n < fork.first_block),
+                Ok(Some(Event::Op(_))) => {}
+                // Lapped while reading: what was read still holds.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        chain.retain(|(_, id)| id.bytes().any(|b| b != b'0'));
+        let skip = chain.len().saturating_sub(max);
+        chain.split_off(skip)
     }
 
     fn heartbeat(&mut self) {
@@ -140,7 +207,7 @@ impl Sink for RingSink {
     fn last_committed_link(&self) -> Option<(String, u32)> {
         let (id, timestamp) = self.publisher.last_block_id()?;
         // All zeros: the block's id was unknown when it was published.
-        (id != [0; 20]).then(|| (id.iter().map(|b| format!("{b:02x}")).collect(), timestamp))
+        (id != [0; 20]).then(|| (hex(&id), timestamp))
     }
 }
 

@@ -224,6 +224,7 @@ async fn publish_loop(
     }
     let resume = sink.last_committed_block();
     let link = resume.and(sink.last_committed_link());
+    let recent = sink.recent_links(crate::follow::MAX_FORK_DEPTH);
     let mut stats = Stats {
         blocks: 0,
         ops: 0,
@@ -294,7 +295,7 @@ async fn publish_loop(
             }
             let progress = Arc::clone(&progress);
             Task::spawn(async move {
-                follow(pool, settings, resume, link, tx, progress).await;
+                follow(pool, settings, resume, link, recent, tx, progress).await;
                 Ok(())
             })
         }
@@ -347,7 +348,12 @@ async fn publish_loop(
             item = rx.recv(), if source.is_some() => match item {
                 Some(fetched) => {
                     let block = &fetched.block;
-                    sink.publish(block)?;
+                    if fetched.orphaned.is_empty() {
+                        sink.publish(block)?;
+                    } else {
+                        sink.publish_fork(block, &fetched.orphaned)?;
+                        crate::metrics::fork(fetched.orphaned.len());
+                    }
                     if let Some(recorder) = &mut recorder {
                         recorder.append(&fetched.raw)?;
                     }

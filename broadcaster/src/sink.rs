@@ -4,9 +4,11 @@
 //! `consumer-sdk` implements it; [`MemorySink`] keeps blocks in memory for tests and tools.
 //!
 //! A sink receives whole blocks with strictly increasing numbers and makes each one visible
-//! atomically (readers see a whole block or nothing). On start the broadcaster asks the sink for
-//! its last committed block and resumes right after it, so a restart neither skips nor repeats a
-//! block.
+//! atomically (readers see a whole block or nothing), except that in head mode a fork takes the
+//! numbers back: [`Sink::publish_fork`] publishes the first block of another branch, replacing
+//! the newest blocks, which readers are told were orphaned. On start the broadcaster asks the
+//! sink for its last committed block and resumes right after it, so a restart neither skips nor
+//! repeats a block.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -53,8 +55,22 @@ pub trait Sink {
     /// Publish one whole block atomically. Block numbers strictly increase; a sink must reject a
     /// block number <= the last committed one.
     fn publish(&mut self, block: &DecodedBlock) -> Result<(), SinkError>;
+    /// Publish `block` as the first block of another branch: the committed blocks
+    /// `block.number..=last` (their ids `orphaned`, oldest first) were orphaned, and readers
+    /// are told so before the block. `block.previous` is the id of the block both branches
+    /// share.
+    fn publish_fork(&mut self, block: &DecodedBlock, orphaned: &[String]) -> Result<(), SinkError>;
     /// Called at least once a second while the broadcaster is idle, to refresh liveness.
     fn heartbeat(&mut self);
+    /// Numbers and ids of the newest committed blocks on the branch the sink ends with, oldest
+    /// first, at most `max` of them: where a fork is looked for after a restart.
+    fn recent_links(&self, max: usize) -> Vec<(u64, String)> {
+        let _ = max;
+        self.last_committed_block()
+            .zip(self.last_committed_link())
+            .map(|(n, (id, _))| vec![(n, id)])
+            .unwrap_or_default()
+    }
     /// Id (40 hex digits) and timestamp of the last committed block, when the sink knows them:
     /// after a restart, the first block fetched must link to it.
     fn last_committed_link(&self) -> Option<(String, u32)> {
@@ -87,6 +103,8 @@ pub struct MemoryState {
     pub heartbeats: u64,
     /// The chain recorded by [`Sink::set_chain`].
     pub chain: Option<Chain>,
+    /// Forks published: the first orphaned block and the orphaned ids, in order.
+    pub forks: Vec<(u64, Vec<String>)>,
 }
 
 #[derive(Debug, Default)]
@@ -220,8 +238,63 @@ impl Sink for MemorySink {
         outcome
     }
 
+    fn publish_fork(&mut self, block: &DecodedBlock, orphaned: &[String]) -> Result<(), SinkError> {
+        let retain = self.retain;
+        let mut outcome = Ok(());
+        self.update(|state| {
+            let newest: Vec<&str> = state
+                .blocks
+                .iter()
+                .rev()
+                .take(orphaned.len())
+                .map(|b| b.id.as_str())
+                .collect();
+            let fits = state.last_committed
+                == block
+                    .number
+                    .checked_add(orphaned.len() as u64)
+                    .map(|n| n - 1)
+                && newest.iter().rev().eq(orphaned.iter());
+            if orphaned.is_empty() || !fits {
+                outcome = Err(SinkError::Backend(
+                    format!(
+                        "fork before block {} naming {orphaned:?}, which are not the newest blocks",
+                        block.number
+                    )
+                    .into(),
+                ));
+                return;
+            }
+            state.forks.push((block.number, orphaned.to_vec()));
+            state.blocks.push_back(block.clone());
+            if let Some(max) = retain {
+                while state.blocks.len() > max {
+                    state.blocks.pop_front();
+                }
+            }
+            state.last_committed = Some(block.number);
+            state.published += 1;
+            state.ops += block.ops.len() as u64;
+        });
+        outcome
+    }
+
     fn heartbeat(&mut self) {
         self.update(|state| state.heartbeats += 1);
+    }
+
+    fn recent_links(&self, max: usize) -> Vec<(u64, String)> {
+        let state = lock(&self.shared);
+        let mut chain: Vec<(u64, String)> = Vec::new();
+        for b in &state.blocks {
+            // A block numbered at or below the one before it starts another branch.
+            while chain.last().is_some_and(|(n, _)| *n >= b.number) {
+                chain.pop();
+            }
+            chain.push((b.number, b.id.clone()));
+        }
+        let skip = chain.len().saturating_sub(max);
+        chain.split_off(skip)
     }
 
     fn last_committed_link(&self) -> Option<(String, u32)> {

@@ -644,6 +644,8 @@ impl FakeOptions {
 }
 
 struct ControlState {
+    /// Blocks from this number on are served from another branch (see [`FakeNode::take_branch`]).
+    branch_from: Option<u64>,
     rules: Vec<Rule>,
     script: VecDeque<Option<Fault>>,
     rng: fastrand::Rng,
@@ -701,6 +703,7 @@ impl FakeNode {
         let control = Arc::new(Control {
             chain,
             state: Mutex::new(ControlState {
+                branch_from: None,
                 rules: Vec::new(),
                 script: VecDeque::new(),
                 rng: fastrand::Rng::with_seed(options.seed),
@@ -743,7 +746,15 @@ impl FakeNode {
         self.control.lock().log.clone()
     }
 
-    /// Changes the probability of a random fault.
+    /// From now on, serve blocks from `from` on as another branch that lasts: block `from`
+    /// with another id (its `previous` still the real block before it), and the blocks after
+    /// it linked to it, each with the id [`branch_id`] gives (their operations unchanged).
+    /// The head and irreversible block the node reports do not change.
+    pub fn take_branch(&self, from: u64) {
+        self.control.lock().branch_from = Some(from);
+    }
+
+    /// Changes how often a random fault is injected.
     pub fn set_fault_rate(&self, rate: f64) {
         self.control.lock().fault_rate = rate;
     }
@@ -1021,19 +1032,27 @@ fn with_id(mut body: Value, id: &Value) -> String {
 
 /// A copy of a stored block's text whose `previous` and id belong to another fork.
 fn forked(text: &str) -> String {
+    rewrite_ids(text, &["previous", "block_id"])
+}
+
+/// The id block `id`'s number has on the other branch ([`forked`], [`FakeNode::take_branch`]):
+/// the number kept, the rest replaced.
+pub fn branch_id(id: &str) -> String {
+    format!(
+        "{}{}",
+        id.get(..8).unwrap_or("00000000"),
+        "f0f0f0f0".repeat(4)
+    )
+}
+
+/// `text` with the ids under `keys` replaced by their [`branch_id`].
+fn rewrite_ids(text: &str, keys: &[&str]) -> String {
     let Ok(mut value) = serde_json::from_str::<Value>(text) else {
         return text.to_owned();
     };
-    let other = |id: &str| {
-        format!(
-            "{}{}",
-            id.get(..8).unwrap_or("00000000"),
-            "f0f0f0f0".repeat(4)
-        )
-    };
-    for key in ["previous", "block_id"] {
-        if let Some(id) = value[key].as_str().map(other) {
-            value[key] = Value::String(id);
+    for key in keys {
+        if let Some(id) = value[*key].as_str().map(branch_id) {
+            value[*key] = Value::String(id);
         }
     }
     value.to_string()
@@ -1224,14 +1243,17 @@ impl Control {
         let head = self.head(now);
         let chain = &self.chain;
         let id = &parsed.id;
+        let branch_from = self.lock().branch_from;
         let present = |n: u64| if n <= head { chain.block(n) } else { None };
         let text_of = |b: &StoredBlock, appbase: bool| {
             let text = if appbase { &b.appbase } else { &b.legacy };
             let fork_here = twist == Some(Twist::Fork(b.number));
-            if fork_here || self.options.foreign_ids {
-                forked(text)
-            } else {
-                text.clone()
+            match branch_from {
+                _ if fork_here || self.options.foreign_ids => forked(text),
+                // The branch's first block forks off the chain: its `previous` is a real block.
+                Some(from) if b.number == from => rewrite_ids(text, &["block_id"]),
+                Some(from) if b.number > from => forked(text),
+                _ => text.clone(),
             }
         };
         match parsed.method.as_str() {
@@ -1268,12 +1290,7 @@ impl Control {
                     if i > 0 {
                         body.push(',');
                     }
-                    let fork_here = twist == Some(Twist::Fork(b.number));
-                    if fork_here || self.options.foreign_ids {
-                        body.push_str(&forked(&b.appbase));
-                    } else {
-                        body.push_str(&b.appbase);
-                    }
+                    body.push_str(&text_of(b, true));
                 }
                 body.push_str("]},\"id\":");
                 body.push_str(&id_text);

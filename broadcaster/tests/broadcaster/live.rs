@@ -9,7 +9,7 @@ use broadcaster::config::Mode;
 use broadcaster::sink::SinkError;
 use broadcaster::{MemorySink, RunError, Shutdown, Sink, StopReason};
 use consumer_sdk::{Chain, ChainId};
-use test_support::fake_node::{FakeNode, FakeOptions, Fault, HeadSchedule, Rule};
+use test_support::fake_node::{FakeNode, FakeOptions, Fault, HeadSchedule, Rule, branch_id};
 
 use crate::node::{
     LIMIT, dead_url, node_config, recorded_chain, reference, run_bounded, run_bounded_with,
@@ -287,7 +287,8 @@ fn a_block_that_does_not_link_is_the_serving_nodes_fault_unless_two_nodes_agree(
     }
 
     // Two nodes serving the other branch in head mode (the last irreversible block below it):
-    // the published block was orphaned, and the follower continues on the branch both serve.
+    // the published block was orphaned; a fork notice names it, and the branch both serve is
+    // published from that block on.
     let mut options = FakeOptions::fixed(1_000_499);
     options.irreversible_lag = 600;
     let a = FakeNode::start(Arc::clone(&chain), options.clone()).unwrap();
@@ -300,7 +301,11 @@ fn a_block_that_does_not_link_is_the_serving_nodes_fault_unless_two_nodes_agree(
     config.tuning.max_in_flight = 1;
     let (result, sink) = run_bounded(config, sink, LIMIT);
     result.unwrap();
-    assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
+    assert_eq!(sink.blocks()[1..], reference(&chain, first - 1, last)[..]);
+    assert_eq!(
+        sink.handle().with(|s| s.forks.clone()),
+        [(first - 1, vec![orphan.id])]
+    );
 }
 
 #[test]
@@ -319,7 +324,11 @@ fn head_mode_takes_one_nodes_branch_once_the_last_irreversible_block_is_past_it(
     config.tuning.max_in_flight = 1;
     let (result, sink) = run_bounded(config, sink, LIMIT);
     assert_eq!(result.unwrap().last_block, Some(last));
-    assert_eq!(sink.blocks()[1..], reference(&chain, first, last)[..]);
+    assert_eq!(sink.blocks()[1..], reference(&chain, first - 1, last)[..]);
+    assert_eq!(
+        sink.handle().with(|s| s.forks.clone()),
+        [(first - 1, vec![orphan.id])]
+    );
     // It was refused at least once before being taken.
     let asked_first = node
         .requests()
@@ -327,6 +336,181 @@ fn head_mode_takes_one_nodes_branch_once_the_last_irreversible_block_is_past_it(
         .filter(|r| is_block_method(&r.method) && r.block == Some(first))
         .count();
     assert!(asked_first >= 2, "block {first} asked {asked_first} times");
+}
+
+/// Blocks `first..=last` of the branch [`FakeNode::take_branch`] serves from `from` on.
+fn branch(
+    chain: &test_support::fake_node::Chain,
+    from: u64,
+    first: u64,
+    last: u64,
+) -> Vec<broadcaster::block::DecodedBlock> {
+    let mut blocks = reference(chain, first, last);
+    for b in &mut blocks {
+        if b.number >= from {
+            b.id = branch_id(&b.id);
+        }
+        if b.number > from {
+            b.previous = branch_id(&b.previous);
+        }
+    }
+    blocks
+}
+
+#[test]
+fn a_fork_that_lasts_is_published_as_a_notice_and_the_new_branch() {
+    // Two nodes follow the chain at the head; after the broadcaster has published a few blocks
+    // past block `fork`, both switch to a branch that forks off before it (the last
+    // irreversible block far below). The broadcaster restarted in between: it finds the fork
+    // point among the blocks the ring remembers.
+    let chain = recorded_chain();
+    let (first, fork, last) = (1_000_000, 1_000_018, 1_000_040);
+    let mut options = FakeOptions::fixed(fork + 2);
+    options.irreversible_lag = 600;
+    let a = FakeNode::start(Arc::clone(&chain), options.clone()).unwrap();
+    options.head = HeadSchedule::Fixed(last);
+    let config = node_config(vec![a.url()], Mode::Head, first, fork + 2);
+    let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
+    result.unwrap();
+    assert_eq!(sink.blocks(), reference(&chain, first, fork + 2));
+
+    let nodes: Vec<FakeNode> = (0..2)
+        .map(|_| FakeNode::start(Arc::clone(&chain), options.clone()).unwrap())
+        .collect();
+    for node in &nodes {
+        node.take_branch(fork);
+    }
+    let urls = nodes.iter().map(FakeNode::url).collect();
+    let mut config = node_config(urls, Mode::Head, first, last);
+    config.tuning.max_in_flight = 1;
+    let (result, sink) = run_bounded(config, sink, LIMIT);
+    assert_eq!(result.unwrap().last_block, Some(last));
+    let mut expected = reference(&chain, first, fork + 2);
+    expected.extend(branch(&chain, fork, fork, last));
+    assert_eq!(sink.blocks(), expected);
+    let orphaned: Vec<String> = reference(&chain, fork, fork + 2)
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(sink.handle().with(|s| s.forks.clone()), [(fork, orphaned)]);
+}
+
+#[test]
+fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
+    // The same through a real ring while the broadcaster runs: the nodes switch branches
+    // under it, at the head, and a reader of the ring gets the old branch, the notice, then
+    // the new branch, op for op.
+    let chain = recorded_chain();
+    let (first, fork, last) = (1_000_000, 1_000_012, 1_000_030);
+    let mut options = FakeOptions::fixed(0);
+    options.head = HeadSchedule::advancing(fork + 2, Duration::from_millis(100));
+    options.irreversible_lag = 600;
+    let nodes: Vec<FakeNode> = (0..2)
+        .map(|_| FakeNode::start(Arc::clone(&chain), options.clone()).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fork.ring");
+    let mut config = node_config(
+        nodes.iter().map(FakeNode::url).collect(),
+        Mode::Head,
+        first,
+        last,
+    );
+    config.tuning.block_interval = Duration::from_millis(100);
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let ring_path = path.clone();
+    let run = std::thread::spawn(move || {
+        let mut sink = broadcaster::RingSink::open_or_create(&ring_path, 1 << 24).unwrap();
+        broadcaster::run(&config, &mut sink, &stop)
+    });
+    wait_for("the ring", LIMIT, || path.exists());
+    let mut sub = consumer_sdk::Subscriber::open(path.to_str().unwrap())
+        .unwrap()
+        .start(consumer_sdk::Start::Earliest)
+        .unwrap();
+    // Once block `fork + 1` is in the ring, both nodes take the other branch from `fork`.
+    let mut events = Vec::new();
+    let mut switched = false;
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no block {last} in the ring: {events:?}"
+        );
+        match sub.recv_timeout(Duration::from_millis(50)).unwrap() {
+            Some(consumer_sdk::Event::Op(op)) => {
+                events.push(format!(
+                    "{} {} {}",
+                    op.block(),
+                    op.index_in_block(),
+                    op.topic()
+                ));
+            }
+            Some(consumer_sdk::Event::BlockEnd(end)) => {
+                events.push(format!("end {} {}", end.block, hex(&end.block_id)));
+                if end.block == fork + 1 && !switched {
+                    switched = true;
+                    for node in &nodes {
+                        node.take_branch(fork);
+                    }
+                }
+                if end.block == last {
+                    break;
+                }
+            }
+            Some(consumer_sdk::Event::Fork(f)) => events.push(format!(
+                "fork {} {} after {}",
+                f.first_block,
+                f.orphaned_ids
+                    .iter()
+                    .map(hex)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                hex(&f.ancestor_id)
+            )),
+            None => {}
+        }
+    }
+    run.join().unwrap().unwrap();
+    // What the ring must hold: the old branch through the last block published before the
+    // switch was seen (at least `fork + 1`), the notice orphaning those from `fork` on, then
+    // the new branch from `fork`.
+    let notice = events
+        .iter()
+        .position(|e| e.starts_with("fork "))
+        .expect("a fork notice");
+    let old_last = match events[notice - 1].split(' ').collect::<Vec<_>>()[..] {
+        ["end", n, _] => n.parse::<u64>().unwrap(),
+        _ => panic!("the notice follows a block end: {events:?}"),
+    };
+    assert!(old_last > fork, "{events:?}");
+    let describe = |blocks: Vec<broadcaster::block::DecodedBlock>| {
+        let mut out = Vec::new();
+        for b in blocks {
+            for (i, op) in b.ops.iter().enumerate() {
+                out.push(format!("{} {i} {}", b.number, op.topic));
+            }
+            out.push(format!("end {} {}", b.number, b.id));
+        }
+        out
+    };
+    let mut expected = describe(reference(&chain, first, old_last));
+    let orphaned: Vec<String> = reference(&chain, fork, old_last)
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    let ancestor = reference(&chain, fork - 1, fork - 1).remove(0).id;
+    expected.push(format!(
+        "fork {fork} {} after {ancestor}",
+        orphaned.join(",")
+    ));
+    expected.extend(describe(branch(&chain, fork, fork, last)));
+    assert_eq!(events, expected);
+}
+
+fn hex(id: &[u8; 20]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------- refusals

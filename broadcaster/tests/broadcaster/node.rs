@@ -646,7 +646,8 @@ fn after_a_restart_the_first_block_must_link_to_the_last_one_published() {
     );
     result.unwrap();
     // The first block was not taken at first sight: it was fetched again until it was
-    // confirmed (served again with the last irreversible block past it), then the stream went on.
+    // confirmed (served again with the last irreversible block past it); then the block the
+    // ring ended with was declared orphaned, and the node's branch published from there.
     let fetches = node
         .requests()
         .iter()
@@ -657,7 +658,11 @@ fn after_a_restart_the_first_block_must_link_to_the_last_one_published() {
         .count();
     assert!(fetches >= 2, "block {first} fetched {fetches} times");
     let published = sink.blocks();
-    assert_eq!(published[1..], reference(&chain, first, last)[..]);
+    assert_eq!(published[1..], reference(&chain, first - 1, last)[..]);
+    assert_eq!(
+        sink.handle().with(|s| s.forks.clone()),
+        [(first - 1, vec![orphan.id])]
+    );
 }
 
 #[test]
