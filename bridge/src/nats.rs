@@ -179,14 +179,28 @@ pub async fn last_on_subject(
     }
 }
 
-/// The first sequence of the stream whose message's block key exceeds `after` (the stream's
-/// next sequence if none does), found by bisection: keys never decrease along the stream.
-/// `Ok(None)`: messages vanished (retention) during the search; search again.
+/// The branch (see [`crate::wire::H_BRANCH`]) of message `seq`; `Ok(None)` if it vanished.
+pub async fn branch_at_end(stream: &stream::Stream, seq: u64) -> Result<Option<u64>, Error> {
+    let Some(msg) = message_at(stream, seq).await? else {
+        return Ok(None);
+    };
+    crate::wire::branch_of(&msg.headers).map(Some).map_err(|v| {
+        Error::Stream(format!(
+            "message {seq} ({}) has an invalid {} header {v:?}",
+            msg.subject,
+            crate::wire::H_BRANCH
+        ))
+    })
+}
+
+/// The first sequence of the stream whose message's (branch, block) key exceeds `after` (the
+/// stream's next sequence if none does), found by bisection: keys never decrease along the
+/// stream. `Ok(None)`: messages vanished (retention) during the search; search again.
 pub async fn first_after(
     stream: &stream::Stream,
     first: u64,
     last: u64,
-    after: u64,
+    after: (u64, u64),
 ) -> Result<Option<u64>, Error> {
     let (mut lo, mut hi) = (first, last + 1);
     while lo < hi {
@@ -194,19 +208,21 @@ pub async fn first_after(
         let Some(msg) = message_at(stream, mid).await? else {
             return Ok(None);
         };
-        // Only the `Block` header matters here; a message broken otherwise is dealt with when
-        // it is read in order.
-        let key = msg
+        // Only the `Branch` and `Block` headers matter here; a message broken otherwise is
+        // dealt with when it is read in order.
+        let block = msg
             .headers
             .get(crate::wire::H_BLOCK)
-            .and_then(|v| v.as_str().parse::<u64>().ok())
-            .ok_or_else(|| {
-                Error::Stream(format!(
-                    "message {mid} ({}) has no valid {} header",
-                    msg.subject,
-                    crate::wire::H_BLOCK
-                ))
-            })?;
+            .and_then(|v| v.as_str().parse::<u64>().ok());
+        let branch = crate::wire::branch_of(&msg.headers).ok();
+        let key = branch.zip(block).ok_or_else(|| {
+            Error::Stream(format!(
+                "message {mid} ({}) has no valid {} and {} headers",
+                msg.subject,
+                crate::wire::H_BRANCH,
+                crate::wire::H_BLOCK
+            ))
+        })?;
         if key > after {
             hi = mid;
         } else {

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::nats::{self, Backoff, nap};
-use crate::wire::{BlockEndMsg, GapMsg, Msg, OpMsg, unhex};
+use crate::wire::{BlockEndMsg, ForkMsg, GapMsg, Msg, OpMsg, WireError, branch_of, unhex};
 use async_nats::jetstream::{self, consumer};
 use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
 use futures_util::StreamExt;
@@ -86,6 +86,10 @@ struct Assembler<'a> {
     topics: &'a mut HashMap<String, TopicId>,
     open: Option<Partial>,
     notice: Option<Notice>,
+    /// The stream's branch (see [`crate::wire::H_BRANCH`]) the ring's last block is on.
+    branch: u64,
+    /// A fork notice read, for the next block written.
+    fork: Option<ForkMsg>,
 }
 
 impl<'a> Assembler<'a> {
@@ -98,6 +102,8 @@ impl<'a> Assembler<'a> {
             topics,
             open: None,
             notice: None,
+            branch: 0,
+            fork: None,
         }
     }
 
@@ -119,8 +125,9 @@ impl<'a> Assembler<'a> {
         };
         let prefix = nats::stream_prefix(stream.cached_info())?;
         let last = self.publisher.last_block();
-        let start = self.start_sequence(&mut stream, last).await?;
-        info!(stream = %cfg.stream, %prefix, ring_last_block = ?last, start_sequence = start, "reading the stream");
+        let (start, branch) = self.start_sequence(&mut stream, &prefix).await?;
+        self.branch = branch;
+        info!(stream = %cfg.stream, %prefix, ring_last_block = ?last, start_sequence = start, branch, "reading the stream");
         let consumer = stream
             .create_consumer(consumer::pull::Config {
                 deliver_policy: consumer::DeliverPolicy::ByStartSequence {
@@ -165,14 +172,23 @@ impl<'a> Assembler<'a> {
                 Ok(Some(Ok(m))) => m,
             };
             let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let headers = message.headers.clone().unwrap_or_default();
             let msg = Msg::decode(
                 &prefix,
                 message.subject.as_str(),
-                message.headers.as_ref().unwrap_or(&Default::default()),
+                &headers,
                 message.payload.clone(),
-            );
+            )
+            .and_then(|msg| {
+                let branch = branch_of(&headers).map_err(|v| WireError::Header {
+                    subject: message.subject.to_string(),
+                    name: crate::wire::H_BRANCH,
+                    value: Some(v),
+                })?;
+                Ok((msg, branch))
+            });
             match msg {
-                Ok(msg) => self.apply(msg)?,
+                Ok((msg, branch)) => self.apply(msg, branch)?,
                 // Its block (if it was an op) will lack an op and be reported lost.
                 Err(e) => error!(seq, error = %e, "skipping a malformed message"),
             }
@@ -183,12 +199,20 @@ impl<'a> Assembler<'a> {
         }
     }
 
-    /// The first stream sequence after the ring's last block.
+    /// The first stream sequence after the ring's last block, and the branch that block is on.
+    ///
+    /// On a stream without fork notices: bisecting on the `Block` header. After forks, block
+    /// numbers repeat on each branch: the ring's last block is looked for on the newest branch
+    /// first, then on older ones, by bisecting on (`Branch`, `Block`) and checking that the
+    /// message before the place found is that block's end (or a fork notice after it) with the
+    /// ring's own block id.
     async fn start_sequence(
         &self,
         stream: &mut jetstream::stream::Stream,
-        last: Option<u64>,
-    ) -> Result<u64, Error> {
+        prefix: &str,
+    ) -> Result<(u64, u64), Error> {
+        let last = self.publisher.last_block();
+        let last_id = self.publisher.last_block_id().map(|(id, _)| id);
         for _ in 0..8 {
             let state = stream
                 .info()
@@ -197,16 +221,60 @@ impl<'a> Assembler<'a> {
                 .state
                 .clone();
             let Some(last) = last else {
-                return Ok(state.first_sequence.max(1));
+                return Ok((state.first_sequence.max(1), 0));
             };
             if state.messages == 0 {
-                return Ok(state.last_sequence + 1);
+                return Ok((state.last_sequence + 1, 0));
             }
-            if let Some(seq) =
-                nats::first_after(stream, state.first_sequence, state.last_sequence, last).await?
-            {
-                return Ok(seq);
+            let newest =
+                match nats::last_on_subject(stream, prefix, &format!("{prefix}.fork")).await? {
+                    Some(Ok(_)) => nats::branch_at_end(stream, state.last_sequence).await?,
+                    _ => Some(0),
+                };
+            let Some(newest) = newest else { continue };
+            let mut found = None;
+            let mut vanished = false;
+            for branch in (0..=newest).rev() {
+                let Some(seq) = nats::first_after(
+                    stream,
+                    state.first_sequence,
+                    state.last_sequence,
+                    (branch, last),
+                )
+                .await?
+                else {
+                    vanished = true;
+                    break;
+                };
+                if newest == 0 || seq <= state.first_sequence {
+                    found = Some((seq, branch));
+                    break;
+                }
+                // The message before: the ring's last block's end, or a notice orphaning it.
+                let Some(before) = nats::message_at(stream, seq - 1).await? else {
+                    vanished = true;
+                    break;
+                };
+                let here = match nats::decode(prefix, before) {
+                    Ok(Msg::BlockEnd(e)) => e.block == last && unhex(&e.id) == last_id,
+                    Ok(Msg::Fork(f)) => f.first <= last && f.last() >= last,
+                    _ => false,
+                };
+                if here {
+                    found = Some((seq, branch));
+                    break;
+                }
             }
+            if vanished {
+                continue;
+            }
+            return Ok(found.unwrap_or_else(|| {
+                warn!(
+                    ring_last_block = last,
+                    "the ring's last block is on no branch of the stream; reading on after that block number on the newest branch"
+                );
+                (state.last_sequence + 1, newest)
+            }));
         }
         Err(Error::nats(
             "looking for the ring's last block in the stream",
@@ -214,19 +282,58 @@ impl<'a> Assembler<'a> {
         ))
     }
 
-    /// Take one message in stream order.
-    fn apply(&mut self, msg: Msg) -> Result<(), Error> {
+    /// Take one message of branch `branch` in stream order.
+    fn apply(&mut self, msg: Msg, branch: u64) -> Result<(), Error> {
         let last = self.publisher.last_block();
-        if last.is_some_and(|l| msg.key() <= l) {
-            debug!(key = msg.key(), "already in the ring");
+        // After a fork notice the new branch's numbers repeat the ring's: they are news.
+        let stale = branch < self.branch
+            || (branch == self.branch
+                && self.fork.is_none()
+                && last.is_some_and(|l| msg.key() <= l));
+        if stale {
+            debug!(key = msg.key(), branch, "already in the ring");
             return Ok(());
         }
+        self.branch = branch;
         match msg {
             Msg::Op(op) => self.op(op),
             Msg::BlockEnd(end) => return self.block_end(end),
             Msg::Gap(gap) => self.gap(gap),
+            Msg::Fork(fork) => self.fork(fork),
         }
         Ok(())
+    }
+
+    fn fork(&mut self, fork: ForkMsg) {
+        if let Some(p) = self.open.take() {
+            warn!(
+                block = p.block,
+                "a block without its end in the stream before a fork notice; dropped"
+            );
+        }
+        warn!(
+            first_block = fork.first,
+            last_block = fork.last(),
+            "the source reports a fork; its readers here will be told"
+        );
+        self.fork = Some(fork);
+    }
+
+    /// The ids of the ring's blocks `first..=last` as a fork notice read names them, the last
+    /// one the ring's own; unknown ones zero.
+    fn orphaned_ids(&self, fork: Option<&ForkMsg>, first: u64, last: u64) -> Vec<[u8; 20]> {
+        let mut ids: Vec<[u8; 20]> = (first..=last)
+            .map(|n| {
+                fork.and_then(|f| n.checked_sub(f.first))
+                    .and_then(|i| fork?.orphaned.get(i as usize))
+                    .and_then(|id| unhex(id))
+                    .unwrap_or([0; 20])
+            })
+            .collect();
+        if let (Some(slot), Some((id, _))) = (ids.last_mut(), self.publisher.last_block_id()) {
+            *slot = id;
+        }
+        ids
     }
 
     fn op(&mut self, op: OpMsg) {
@@ -358,10 +465,47 @@ impl<'a> Assembler<'a> {
 
     fn write(&mut self, end: &BlockEndMsg, ops: &[OpMsg]) -> Result<(), Error> {
         let id = unhex(&end.id).unwrap_or([0; 20]);
+        // A block at or below the ring's last one comes after a fork notice: it replaces the
+        // ring's blocks from its number on, which its readers are told were orphaned.
+        let replaces = self
+            .publisher
+            .last_block()
+            .filter(|&last| end.block <= last);
+        let fork = self.fork.take();
+        let mut notice = self.notice;
+        match replaces {
+            Some(last) => {
+                if fork.is_none() {
+                    warn!(
+                        block = end.block,
+                        ring_last = last,
+                        "a block the ring holds already, without a fork notice; skipped"
+                    );
+                    return Ok(());
+                }
+                if let Some(f) = fork.as_ref().filter(|f| f.first < end.block) {
+                    error!(
+                        first_block = f.first,
+                        block = end.block,
+                        "the stream lacks the new branch's first blocks; the ring's readers are told of the fork from this block on only"
+                    );
+                }
+                let orphaned = self.orphaned_ids(fork.as_ref(), end.block, last);
+                let ancestor = fork
+                    .as_ref()
+                    .filter(|f| f.first == end.block)
+                    .and_then(|f| unhex(&f.ancestor))
+                    .unwrap_or([0; 20]);
+                self.publisher
+                    .begin_fork(end.block, end.timestamp, id, ancestor, &orphaned)?;
+                // Blocks lost before the orphaned ones are no longer news.
+                notice = None;
+            }
+            None => self.publisher.begin_block(end.block, end.timestamp, id)?,
+        }
         let publisher = &mut *self.publisher;
-        publisher.begin_block(end.block, end.timestamp, id)?;
         let written = (|| {
-            if let Some(n) = self.notice.filter(|n| n.to < end.block) {
+            if let Some(n) = notice.filter(|n| n.to < end.block) {
                 publisher.gap(n.from, n.to, n.ops)?;
             }
             for op in ops {
@@ -431,8 +575,10 @@ mod tests {
         let mut publisher = Publisher::create(ring, &CreateOptions::default()).unwrap();
         let mut topics = HashMap::new();
         let mut a = Assembler::new(&mut publisher, &mut topics);
+        let mut branch = 0;
         for m in msgs {
-            a.apply(m).unwrap();
+            branch += u64::from(matches!(m, Msg::Fork(_)));
+            a.apply(m, branch).unwrap();
         }
         let mut sub = Subscriber::open(ring)
             .unwrap()
@@ -459,6 +605,97 @@ mod tests {
     }
 
     const END: u32 = u32::MAX;
+
+    /// The end of block `block` of the branch whose ids are filled with `branch`.
+    fn end_on(block: u64, ops: u64, previous: Option<u64>, branch: u8) -> Msg {
+        Msg::BlockEnd(BlockEndMsg {
+            block,
+            id: hex(&[branch.wrapping_add(block as u8); 20]),
+            ops,
+            timestamp: 7,
+            previous,
+        })
+    }
+
+    fn fork(first: u64, last: u64) -> Msg {
+        Msg::Fork(ForkMsg {
+            first,
+            orphaned: (first..=last).map(|n| hex(&[n as u8; 20])).collect(),
+            ancestor: hex(&[(first - 1) as u8; 20]),
+        })
+    }
+
+    fn forked(first_block: u64, last_block: u64) -> Result<(u64, u32), RecvError> {
+        Err(RecvError::Forked {
+            first_block,
+            last_block,
+        })
+    }
+
+    #[test]
+    fn a_fork_notice_replaces_the_orphaned_blocks_with_the_new_branch() {
+        let mut msgs = Vec::new();
+        for n in 1..=3 {
+            msgs.extend([op(n, 0), end(n, 1, n.checked_sub(1).filter(|&p| p > 0))]);
+        }
+        msgs.push(fork(2, 3));
+        for n in 2..=4 {
+            msgs.extend([op(n, 0), end_on(n, 1, Some(n - 1), 0x40)]);
+        }
+        assert_eq!(
+            feed(msgs),
+            vec![
+                Ok((1, 0)),
+                Ok((1, END)),
+                Ok((2, 0)),
+                Ok((2, END)),
+                Ok((3, 0)),
+                Ok((3, END)),
+                forked(2, 3),
+                Ok((2, 0)),
+                Ok((2, END)),
+                Ok((3, 0)),
+                Ok((3, END)),
+                Ok((4, 0)),
+                Ok((4, END)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_block_without_a_fork_notice_is_skipped_and_a_pending_gap_dropped_at_a_fork() {
+        // Blocks 1..=3; a gap notice for blocks 4..=5; a fork orphaning 3 (the gap is no
+        // longer news: the new branch goes on from 3).
+        let mut msgs = Vec::new();
+        for n in 1..=3 {
+            msgs.extend([op(n, 0), end(n, 1, n.checked_sub(1).filter(|&p| p > 0))]);
+        }
+        // Block 2 again, on the same branch: not news.
+        msgs.extend([op(2, 0), end(2, 1, Some(1))]);
+        msgs.push(Msg::Gap(GapMsg {
+            after: Some(3),
+            from: 4,
+            to: 5,
+            resume: 6,
+            ops_lost: Some(2),
+        }));
+        msgs.push(fork(3, 3));
+        msgs.extend([op(3, 0), end_on(3, 1, Some(2), 0x40)]);
+        assert_eq!(
+            feed(msgs),
+            vec![
+                Ok((1, 0)),
+                Ok((1, END)),
+                Ok((2, 0)),
+                Ok((2, END)),
+                Ok((3, 0)),
+                Ok((3, END)),
+                forked(3, 3),
+                Ok((3, 0)),
+                Ok((3, END)),
+            ]
+        );
+    }
 
     #[test]
     fn whole_blocks_once_and_repeats_ignored() {

@@ -2,7 +2,7 @@
 //! the format and the guarantees).
 
 use crate::nats::{self, Backoff, nap};
-use crate::wire::{BlockEndMsg, GapMsg, Msg, OpMsg, check_prefix, hex, unhex};
+use crate::wire::{BlockEndMsg, ForkMsg, GapMsg, Msg, OpMsg, branch_of, check_prefix, hex, unhex};
 use crate::{Error, default_prefix};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
@@ -118,6 +118,10 @@ struct Resume {
     floor: Option<u64>,
     /// A block whose first ops the stream holds, but not its end: (block, ops published).
     partial: Option<(u64, u64)>,
+    /// The stream's branch (see [`crate::wire::H_BRANCH`]).
+    branch: u64,
+    /// Ops of this block through this index are in the stream already.
+    skip_through: Option<(u64, u32)>,
 }
 
 /// Loss noticed but not published yet (published with the next block, once its number is known).
@@ -141,6 +145,11 @@ struct Session<'a> {
     floor: Option<u64>,
     partial: Option<(u64, u64)>,
     loss: Option<Loss>,
+    /// Fork notices the stream holds (see [`crate::wire::H_BRANCH`]).
+    branch: u64,
+    /// Ops of this block through this index are in the stream already (resuming a block the
+    /// stream holds a part of).
+    skip_through: Option<(u64, u32)>,
 }
 
 /// Raises the reading thread's stop flag when the session ends, however it ends.
@@ -165,6 +174,8 @@ impl<'a> Session<'a> {
             floor: None,
             partial: None,
             loss: None,
+            branch: 0,
+            skip_through: None,
         }
     }
 
@@ -182,6 +193,8 @@ impl<'a> Session<'a> {
         self.prev = resume.prev;
         self.floor = resume.floor;
         self.partial = resume.partial;
+        self.branch = resume.branch;
+        self.skip_through = resume.skip_through;
 
         let reader_stop = Arc::new(AtomicBool::new(false));
         let _guard = StopOnDrop(reader_stop.clone());
@@ -226,6 +239,12 @@ impl<'a> Session<'a> {
     async fn handle(&mut self, ev: Result<Event, RecvError>) -> Result<(), Error> {
         match ev {
             Ok(Event::Op(op)) => {
+                if let Some((block, through)) = self.skip_through {
+                    if op.block() == block && op.index_in_block() <= through {
+                        return Ok(());
+                    }
+                    self.skip_through = None;
+                }
                 self.publish_loss(op.block()).await?;
                 let count = match self.partial {
                     Some((b, n)) if b == op.block() => n + 1,
@@ -249,6 +268,7 @@ impl<'a> Session<'a> {
                 }
             }
             Ok(Event::BlockEnd(end)) => {
+                self.skip_through = None;
                 self.publish_loss(end.block).await?;
                 self.publish(Msg::BlockEnd(BlockEndMsg {
                     block: end.block,
@@ -263,12 +283,26 @@ impl<'a> Session<'a> {
                 self.partial = None;
             }
             Ok(Event::Fork(fork)) => {
-                return Err(Error::Config(format!(
-                    "the ring carries a fork notice (blocks {}..={} orphaned): its broadcaster \
-                     follows the head; ring-to-nats carries rings of irreversible blocks only",
-                    fork.first_block,
-                    fork.last_block()
-                )));
+                self.skip_through = None;
+                self.publish_loss(fork.first_block).await?;
+                warn!(
+                    ring = %self.cfg.ring,
+                    first_block = fork.first_block,
+                    last_block = fork.last_block(),
+                    "the ring reports a fork; passing the notice on"
+                );
+                // The notice raises the stream's branch: its messages and the new branch's
+                // sort after the orphaned ones although their block numbers repeat.
+                self.branch += 1;
+                self.publish(Msg::Fork(ForkMsg {
+                    first: fork.first_block,
+                    orphaned: fork.orphaned_ids.iter().map(hex).collect(),
+                    ancestor: hex(&fork.ancestor_id),
+                }))
+                .await?;
+                self.prev = Some(fork.first_block - 1);
+                self.floor = Some(fork.first_block);
+                self.partial = None;
             }
             Err(RecvError::Lagged { lost, .. }) => {
                 let partial = self.partial.take().map_or(0, |(_, n)| n);
@@ -362,11 +396,11 @@ impl<'a> Session<'a> {
     }
 
     async fn publish(&mut self, msg: Msg) -> Result<(), Error> {
-        let (headers, payload) = msg.encode();
+        let (headers, payload) = msg.encode(self.branch);
         let mut publish = PublishMessage::build()
             .headers(headers)
             .payload(payload)
-            .message_id(msg.msg_id(self.prefix));
+            .message_id(msg.msg_id(self.prefix, self.branch));
         if self.last_seq > 0 {
             publish = publish.expected_last_sequence(self.last_seq);
         }
@@ -466,6 +500,8 @@ impl<'a> Session<'a> {
             prev: None,
             floor: None,
             partial: None,
+            branch: 0,
+            skip_through: None,
         };
         if state.last_sequence == 0 {
             return Ok(fresh(match self.cfg.from {
@@ -487,11 +523,14 @@ impl<'a> Session<'a> {
             ));
         };
         let seq = state.last_sequence;
-        let last = nats::decode(self.prefix, last).map_err(|e| {
+        let malformed = |e: &dyn std::fmt::Display| {
             Error::Stream(format!(
                 "its last message (sequence {seq}) is not one ring-to-nats writes, so there is no telling where to resume: {e}"
             ))
-        })?;
+        };
+        let branch = branch_of(&last.headers)
+            .map_err(|v| malformed(&format!("{} header {v:?}", crate::wire::H_BRANCH)))?;
+        let last = nats::decode(self.prefix, last).map_err(|e| malformed(&e))?;
         Ok(match last {
             Msg::BlockEnd(e) => Resume {
                 // With its id, so the ring is resumed on the block's own branch.
@@ -499,12 +538,25 @@ impl<'a> Session<'a> {
                 prev: Some(e.block),
                 floor: Some(e.block + 1),
                 partial: None,
+                branch,
+                skip_through: None,
             },
             Msg::Gap(g) => Resume {
                 start: Start::After(Cursor::after_block(g.resume - 1, None)),
                 prev: g.after,
                 floor: Some(g.resume),
                 partial: None,
+                branch,
+                skip_through: None,
+            },
+            // Just after the ring's notice: its cursor names the block both branches share.
+            Msg::Fork(f) => Resume {
+                start: Start::After(Cursor::after_block(f.first - 1, unhex(&f.ancestor))),
+                prev: Some(f.first - 1),
+                floor: Some(f.first),
+                partial: None,
+                branch,
+                skip_through: None,
             },
             Msg::Op(o) => {
                 let subject = format!("{}.block", self.prefix);
@@ -517,17 +569,44 @@ impl<'a> Session<'a> {
                         )));
                     }
                 };
+                // A fork notice just before the block's first op says the block is the new
+                // branch's: resume just after the ring's notice and pass over the ops the
+                // stream holds. Otherwise the op's cursor, which has no block id: the oldest
+                // copy of its block the ring holds, the one the stream had when the ring
+                // has no fork there.
+                let before = seq.checked_sub(u64::from(o.index_in_block) + 1);
+                let branch_start = match before {
+                    Some(at) if at > 0 => match nats::message_at(stream, at).await? {
+                        Some(m) => match nats::decode(self.prefix, m) {
+                            Ok(Msg::Fork(f)) if f.first == o.block => {
+                                Some(Cursor::after_block(f.first - 1, unhex(&f.ancestor)))
+                            }
+                            _ => None,
+                        },
+                        None => None,
+                    },
+                    _ => None,
+                };
+                let (start, skip_through) = match branch_start {
+                    Some(c) => (c, Some((o.block, o.index_in_block))),
+                    None => (
+                        Cursor {
+                            block: o.block,
+                            index_in_block: o.index_in_block,
+                            trx_index: o.trx_index,
+                            op_index: o.op_index,
+                            block_id: None,
+                        },
+                        None,
+                    ),
+                };
                 Resume {
-                    start: Start::After(Cursor {
-                        block: o.block,
-                        index_in_block: o.index_in_block,
-                        trx_index: o.trx_index,
-                        op_index: o.op_index,
-                        block_id: None,
-                    }),
+                    start: Start::After(start),
                     prev,
                     floor: Some(o.block),
                     partial: Some((o.block, u64::from(o.index_in_block) + 1)),
+                    branch,
+                    skip_through,
                 }
             }
         })

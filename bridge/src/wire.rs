@@ -1,7 +1,10 @@
 //! The messages on the stream: subjects, headers and payloads, both ways.
 //!
-//! Every message carries a `Block` header; along the stream it never decreases (an op and a
-//! block end carry their block, a gap notice the block after the gap), so a reader can find
+//! Every message carries a `Block` header (an op and a block end carry their block, a gap
+//! notice the block after the gap, a fork notice the first block of the new branch) and, once
+//! the stream has carried a fork notice, a `Branch` header: how many fork notices the stream
+//! holds up to and including this message. Along the stream the pair (`Branch`, `Block`) never
+//! decreases (a fork takes the block numbers back but raises the branch), so a reader can find
 //! where to resume by bisecting the stream on it.
 
 use async_nats::HeaderMap;
@@ -22,13 +25,15 @@ pub const H_OP_IN_BLOCK: &str = "Op-In-Block";
 pub const H_VIRTUAL: &str = "Virtual";
 /// Header: block timestamp, seconds since the Unix epoch (UTC).
 pub const H_TIMESTAMP: &str = "Timestamp";
+/// Header: fork notices in the stream up to and including this message (absent: 0).
+pub const H_BRANCH: &str = "Branch";
 
 /// A message that does not follow the format of this module.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WireError {
-    /// The subject is none of `PREFIX.op.TYPE`, `PREFIX.block`, `PREFIX.gap`.
-    #[error("subject {subject:?} is not an op, block or gap subject under {prefix:?}")]
+    /// The subject is none of `PREFIX.op.TYPE`, `PREFIX.block`, `PREFIX.gap`, `PREFIX.fork`.
+    #[error("subject {subject:?} is not an op, block, gap or fork subject under {prefix:?}")]
     Subject {
         /// The message's subject.
         subject: String,
@@ -45,12 +50,12 @@ pub enum WireError {
         /// What it held, if anything.
         value: Option<String>,
     },
-    /// The JSON payload of a block end or gap notice does not parse.
+    /// The JSON payload of a block end, gap or fork notice does not parse.
     #[error("{subject}: payload is not a valid {what}: {reason}")]
     Payload {
         /// The message's subject.
         subject: String,
-        /// `block end` or `gap notice`.
+        /// `block end`, `gap notice` or `fork notice`.
         what: &'static str,
         /// The parser's complaint.
         reason: String,
@@ -130,6 +135,25 @@ pub struct GapMsg {
     pub ops_lost: Option<u64>,
 }
 
+/// Blocks published before were orphaned (the source ring's fork notice): subject
+/// `PREFIX.fork`, JSON payload. The new branch's blocks follow, from `first` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkMsg {
+    /// First orphaned block, and the first block of the new branch.
+    pub first: u64,
+    /// Ids of the orphaned blocks `first..`, oldest first, 40 lowercase hex digits each.
+    pub orphaned: Vec<String>,
+    /// Id of block `first - 1`, which both branches share.
+    pub ancestor: String,
+}
+
+impl ForkMsg {
+    /// The last orphaned block.
+    pub fn last(&self) -> u64 {
+        self.first + self.orphaned.len() as u64 - 1
+    }
+}
+
 /// A message of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -139,6 +163,8 @@ pub enum Msg {
     BlockEnd(BlockEndMsg),
     /// Blocks were lost.
     Gap(GapMsg),
+    /// Blocks were orphaned; another branch follows.
+    Fork(ForkMsg),
 }
 
 impl Msg {
@@ -148,6 +174,7 @@ impl Msg {
             Msg::Op(o) => o.block,
             Msg::BlockEnd(e) => e.block,
             Msg::Gap(g) => g.resume,
+            Msg::Fork(f) => f.first,
         }
     }
 
@@ -157,23 +184,37 @@ impl Msg {
             Msg::Op(o) => format!("{prefix}.op.{}", o.topic),
             Msg::BlockEnd(_) => format!("{prefix}.block"),
             Msg::Gap(_) => format!("{prefix}.gap"),
+            Msg::Fork(_) => format!("{prefix}.fork"),
         }
     }
 
-    /// The `Nats-Msg-Id` by which JetStream drops a republished message:
-    /// `CHAIN/BLOCK/INDEX_IN_BLOCK` for ops, `CHAIN/BLOCK/end`, `CHAIN/gap/RESUME`.
-    pub fn msg_id(&self, chain: &str) -> String {
+    /// The `Nats-Msg-Id` by which JetStream drops a republished message of branch `branch`
+    /// (see [`H_BRANCH`]): `CHAIN/BLOCK/INDEX_IN_BLOCK` for ops, `CHAIN/BLOCK/end`,
+    /// `CHAIN/gap/RESUME` on a stream without forks; after the first fork notice
+    /// `CHAIN/BRANCH/BLOCK/...` and `CHAIN/gap/BRANCH/RESUME`, so the new branch's blocks are
+    /// not taken for repeats of the orphaned ones; `CHAIN/fork/BRANCH` for the notice itself.
+    pub fn msg_id(&self, chain: &str, branch: u64) -> String {
+        let on = if branch == 0 {
+            chain.to_owned()
+        } else {
+            format!("{chain}/{branch}")
+        };
         match self {
-            Msg::Op(o) => format!("{chain}/{}/{}", o.block, o.index_in_block),
-            Msg::BlockEnd(e) => format!("{chain}/{}/end", e.block),
-            Msg::Gap(g) => format!("{chain}/gap/{}", g.resume),
+            Msg::Op(o) => format!("{on}/{}/{}", o.block, o.index_in_block),
+            Msg::BlockEnd(e) => format!("{on}/{}/end", e.block),
+            Msg::Gap(g) if branch == 0 => format!("{chain}/gap/{}", g.resume),
+            Msg::Gap(g) => format!("{chain}/gap/{branch}/{}", g.resume),
+            Msg::Fork(_) => format!("{chain}/fork/{branch}"),
         }
     }
 
-    /// Headers (without `Nats-Msg-Id`) and payload.
-    pub fn encode(&self) -> (HeaderMap, Bytes) {
+    /// Headers (without `Nats-Msg-Id`) and payload, for a message of branch `branch`.
+    pub fn encode(&self, branch: u64) -> (HeaderMap, Bytes) {
         let mut h = HeaderMap::new();
         h.insert(H_BLOCK, self.key().to_string().as_str());
+        if branch > 0 {
+            h.insert(H_BRANCH, branch.to_string().as_str());
+        }
         let payload = match self {
             Msg::Op(o) => {
                 h.insert(H_OP_IN_BLOCK, o.index_in_block.to_string().as_str());
@@ -187,6 +228,7 @@ impl Msg {
             // Serialising these plain structs cannot fail.
             Msg::BlockEnd(e) => serde_json::to_vec(e).unwrap_or_default().into(),
             Msg::Gap(g) => serde_json::to_vec(g).unwrap_or_default().into(),
+            Msg::Fork(f) => serde_json::to_vec(f).unwrap_or_default().into(),
         };
         (h, payload)
     }
@@ -262,6 +304,31 @@ impl Msg {
                 }
                 Msg::Gap(g)
             }
+            "fork" => {
+                let f: ForkMsg =
+                    serde_json::from_slice(&payload).map_err(|e| json_err("fork notice", e))?;
+                let bad_id = f
+                    .orphaned
+                    .iter()
+                    .chain([&f.ancestor])
+                    .find(|id| unhex(id).is_none());
+                let reason = if f.orphaned.is_empty() || f.first == 0 {
+                    Some("no orphaned block".to_string())
+                } else {
+                    bad_id.map(|id| format!("block id {id:?} is not 40 hex digits"))
+                };
+                if let Some(reason) = reason {
+                    return Err(WireError::Payload {
+                        subject: subject.to_string(),
+                        what: "fork notice",
+                        reason,
+                    });
+                }
+                if branch_of(headers).map_err(|v| bad(H_BRANCH, &v))? == 0 {
+                    return Err(bad(H_BRANCH, "0"));
+                }
+                Msg::Fork(f)
+            }
             _ => {
                 let topic = rest.strip_prefix("op.").ok_or_else(|| WireError::Subject {
                     subject: subject.to_string(),
@@ -290,6 +357,14 @@ impl Msg {
             return Err(bad(H_BLOCK, header(H_BLOCK)?));
         }
         Ok(msg)
+    }
+}
+
+/// The [`H_BRANCH`] header of a message: 0 when absent, `Err` with the text when malformed.
+pub fn branch_of(headers: &HeaderMap) -> Result<u64, String> {
+    match headers.get(H_BRANCH) {
+        None => Ok(0),
+        Some(v) => v.as_str().parse().map_err(|_| v.as_str().to_owned()),
     }
 }
 
@@ -349,17 +424,38 @@ mod tests {
             }),
         ];
         for m in msgs {
-            let (h, p) = m.encode();
+            let (h, p) = m.encode(0);
+            assert_eq!(branch_of(&h), Ok(0));
             let subject = m.subject("hive.main");
+            assert_eq!(Msg::decode("hive.main", &subject, &h, p), Ok(m.clone()));
+            let (h, p) = m.encode(3);
+            assert_eq!(branch_of(&h), Ok(3));
             assert_eq!(Msg::decode("hive.main", &subject, &h, p), Ok(m));
         }
-        assert_eq!(op().msg_id("steem"), "steem/1000001/3");
+        let fork = Msg::Fork(ForkMsg {
+            first: 6,
+            orphaned: vec![hex(&[6; 20]), hex(&[7; 20])],
+            ancestor: hex(&[5; 20]),
+        });
+        let (h, p) = fork.encode(2);
+        assert_eq!(
+            Msg::decode("steem", "steem.fork", &h, p.clone()),
+            Ok(fork.clone())
+        );
+        assert_eq!(fork.key(), 6);
+        // A fork notice always raises the branch.
+        let (h0, _) = fork.encode(0);
+        let e = Msg::decode("steem", "steem.fork", &h0, p).unwrap_err();
+        assert!(e.to_string().contains("Branch"), "{e}");
+        assert_eq!(op().msg_id("steem", 0), "steem/1000001/3");
+        assert_eq!(op().msg_id("steem", 2), "steem/2/1000001/3");
+        assert_eq!(fork.msg_id("steem", 2), "steem/fork/2");
         assert_eq!(op().subject("steem"), "steem.op.comment");
     }
 
     #[test]
     fn malformed_messages_name_what_is_wrong() {
-        let (h, p) = op().encode();
+        let (h, p) = op().encode(0);
         let e = Msg::decode("steem", "other.op.vote", &h, p.clone()).unwrap_err();
         assert!(matches!(e, WireError::Subject { .. }), "{e}");
         let mut missing = h.clone();
@@ -375,6 +471,21 @@ mod tests {
         gh.insert(H_BLOCK, "9");
         let e = Msg::decode("steem", "steem.gap", &gh, Bytes::from_static(gap)).unwrap_err();
         assert!(e.to_string().contains("5..=9"), "{e}");
+        let mut fh = HeaderMap::new();
+        fh.insert(H_BLOCK, "6");
+        fh.insert(H_BRANCH, "1");
+        let fork = format!(
+            r#"{{"first":6,"orphaned":["{}","xyz"],"ancestor":"{}"}}"#,
+            hex(&[6; 20]),
+            hex(&[5; 20])
+        );
+        let e = Msg::decode("steem", "steem.fork", &fh, Bytes::from(fork)).unwrap_err();
+        assert!(
+            e.to_string().contains("\"xyz\" is not 40 hex digits"),
+            "{e}"
+        );
+        fh.insert(H_BRANCH, "one");
+        assert_eq!(branch_of(&fh), Err("one".to_string()));
         assert!(check_prefix("steem").is_ok() && check_prefix("a.b-c").is_ok());
         for bad in ["", "a..b", "a.>", "a b", "*"] {
             assert!(check_prefix(bad).is_err(), "{bad:?}");

@@ -13,6 +13,7 @@
 
 mod faults;
 mod flow;
+mod fork;
 mod gap;
 mod support;
 
@@ -87,6 +88,14 @@ pub fn to_rec(msg: Msg) -> Rec {
             from: g.from,
             to: g.to,
             ops: g.ops_lost,
+        },
+        Msg::Fork(f) => Rec::Fork {
+            first: f.first,
+            orphaned: f
+                .orphaned
+                .iter()
+                .map(|id| unhex(id).expect("hex id"))
+                .collect(),
         },
     }
 }

@@ -385,8 +385,23 @@ impl Source {
     }
 
     pub fn write(&mut self, b: &ModelBlock) {
+        self.publisher
+            .begin_block(b.number, b.timestamp, b.id)
+            .unwrap();
+        self.write_ops(b);
+    }
+
+    /// `b` as the first block of another branch, orphaning the ring's blocks from its number
+    /// on (`orphaned`, their ids), after `ancestor`.
+    pub fn write_fork(&mut self, b: &ModelBlock, ancestor: [u8; 20], orphaned: &[[u8; 20]]) {
+        self.publisher
+            .begin_fork(b.number, b.timestamp, b.id, ancestor, orphaned)
+            .unwrap();
+        self.write_ops(b);
+    }
+
+    fn write_ops(&mut self, b: &ModelBlock) {
         let p = &mut self.publisher;
-        p.begin_block(b.number, b.timestamp, b.id).unwrap();
         for op in &b.ops {
             let t = match self.topics.get(op.topic) {
                 Some(&t) => t,

@@ -462,11 +462,7 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
             Some(consumer_sdk::Event::Fork(f)) => events.push(format!(
                 "fork {} {} after {}",
                 f.first_block,
-                f.orphaned_ids
-                    .iter()
-                    .map(hex)
-                    .collect::<Vec<_>>()
-                    .join(","),
+                f.orphaned_ids.iter().map(hex).collect::<Vec<_>>().join(","),
                 hex(&f.ancestor_id)
             )),
             None => {}
