@@ -1,6 +1,6 @@
 //! Carry a host's ring to other hosts through NATS JetStream, and back into rings there.
 //!
-//! `ring-to-nats` ([`sender`]) reads a ring and publishes every op, block end and gap into a
+//! `ring-to-nats` ([`sender`]) reads a ring and publishes every op, block end, gap and fork into a
 //! JetStream stream; `nats-to-ring` ([`receiver`]) reads the stream and writes whole blocks into
 //! a local ring, so the bots of that host run unchanged. Any NATS client can read the stream: the
 //! payloads are the ops' JSON as the chain's API nodes sent them.
@@ -14,10 +14,14 @@
 //! | `PREFIX.op.TYPE` (`steem.op.comment`) | the op body, exactly as in the ring | `Block`, `Op-In-Block`, `Trx-Index`, `Trx-Id`, `Op-Index`, `Virtual`, `Timestamp` |
 //! | `PREFIX.block` | `{"block","id","ops","timestamp","previous"}` | `Block` |
 //! | `PREFIX.gap` | `{"after","from","to","resume","ops_lost"}` | `Block` (= `resume`) |
+//! | `PREFIX.fork` | `{"first","orphaned":[ID,..],"ancestor"}` | `Block` (= `first`), `Branch` |
 //!
 //! Every message has a `Nats-Msg-Id` (`CHAIN/BLOCK/INDEX_IN_BLOCK`, `CHAIN/BLOCK/end`,
 //! `CHAIN/gap/RESUME`), so JetStream drops a message published twice within its duplicate
-//! window. The ops of a block come in order, then its block end; a consumer that commits whole
+//! window. Once the stream carries a fork notice, every message also has a `Branch` header
+//! (the fork notices up to and including it), and the ids name the branch
+//! (`CHAIN/BRANCH/BLOCK/...`, `CHAIN/gap/BRANCH/RESUME`, `CHAIN/fork/BRANCH`): the new branch's
+//! blocks repeat the orphaned ones' numbers and must not be taken for repeats. The ops of a block come in order, then its block end; a consumer that commits whole
 //! blocks commits at the block end, whose `ops` says how many ops came before it.
 //!
 //! # Exactly once, in order
@@ -30,9 +34,10 @@
 //! duplicate, with or without the duplicate window.
 //!
 //! The receiver's cursor is its ring: at every (re)start it looks for the first message after
-//! the ring's last committed block (bisecting the stream on the `Block` header) and reads from
-//! there, writing a block only when its block end arrived with all its ops. A killed receiver
-//! loses only a block it had not committed, and reads it again.
+//! the ring's last committed block (bisecting the stream on the `Branch` and `Block` headers,
+//! and checking the block's id where forks make numbers repeat) and reads from there, writing a
+//! block only when its block end arrived with all its ops. A killed receiver loses only a block
+//! it had not committed, and reads it again.
 //!
 //! # Gaps
 //!
@@ -45,6 +50,17 @@
 //! of the next block, so its readers get [`consumer_sdk::RecvError::UpstreamGap`]; it does the
 //! same when the stream itself lacks blocks (a block end naming a `previous` the ring does not
 //! have, a block without all its ops), with an unknown count.
+//!
+//! # Forks
+//!
+//! A ring written by a broadcaster following the head carries a fork notice where published
+//! blocks were orphaned ([`consumer_sdk::Event::Fork`]). The sender publishes it as a
+//! `PREFIX.fork` message, raising the stream's branch, then the new branch's blocks. The
+//! receiver writes the notice into its ring ([`consumer_sdk::Publisher::begin_fork`]) with the
+//! new branch's first block, so its readers get the same event at the same place. Both resume
+//! across a fork after a restart: the sender continues the source ring on the branch of the
+//! stream's last message (cursors with block ids), the receiver finds its ring's last block on
+//! whichever branch of the stream holds it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

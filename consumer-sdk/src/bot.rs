@@ -788,7 +788,7 @@ impl Bot {
 
     /// Every op of block `end` is handled: the position moves to its last op (all topics), so
     /// a restart does not walk again through ops the filter dropped, and records the block's
-    /// id, so a restart resumes on this block's branch (see [`crate::cursor`]).
+    /// id, so a restart resumes on this block's branch (see [`Cursor`]).
     fn block_end(&mut self, end: &BlockEnd) {
         let Some(last) = end.op_count.checked_sub(1) else {
             self.at = Some(Cursor::after_block(end.block, Some(end.block_id)));

@@ -9,17 +9,8 @@
 //!
 //! A cursor names an op by block number and its index within the block (counting every topic),
 //! which the broadcaster reproduces exactly after its own restarts, so a cursor stays valid across
-//! broadcaster restarts and ring replacement.
-//!
-//! # Across a fork
-//! A broadcaster following the head may publish a fork notice ([`crate::Event::Fork`]) and then
-//! the new branch's blocks, whose numbers repeat those of the orphaned ones. A cursor that
-//! carries its block's id ([`Cursor::block_id`]: the cursors of block ends and of fork notices
-//! do) resumes on exactly the branch it was on; a fork notice's own cursor
-//! ([`crate::Fork::cursor`]) resumes just after that notice. A cursor without one (an op's:
-//! its block's id comes only with the block's end) resumes at the oldest copy of its block the
-//! ring holds: if that block was orphaned, the bot gets the rest of it and then the fork notice,
-//! so it never misses an undo; it may get blocks it had already undone, and the notice again.
+//! broadcaster restarts and ring replacement. A broadcaster following the head may publish a
+//! fork, after which block numbers repeat: see [`Cursor`] on how cursors resume across one.
 
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -27,6 +18,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Position of an op in the chain.
+///
+/// # Across a fork
+/// A broadcaster following the head may publish a fork notice ([`crate::Event::Fork`]) and then
+/// the new branch's blocks, whose numbers repeat those of the orphaned ones. A cursor that
+/// carries its block's id ([`Cursor::block_id`]: the cursors of block ends and of fork notices
+/// do) resumes on exactly the branch it was on; a fork notice's own cursor
+/// ([`crate::Fork::cursor`]) resumes just after that notice. A cursor without one (an op's:
+/// its block's id comes only with the block's end) resumes at the oldest copy of its block the
+/// ring holds: if that block was orphaned, the bot gets the rest of it and then the fork notice,
+/// so it never misses an undo; it may get blocks it had already undone, and the notice again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Cursor {
     /// Block number.
@@ -40,7 +41,7 @@ pub struct Cursor {
     #[serde(default)]
     pub op_index: u32,
     /// Id of block `block`, when known: it tells apart two blocks of the same number on two
-    /// branches (see [Across a fork](self#across-a-fork)). Saved as 40 hex digits.
+    /// branches (see [Across a fork](Cursor#across-a-fork)). Saved as 40 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_id")]
     pub block_id: Option<[u8; 20]>,
 }

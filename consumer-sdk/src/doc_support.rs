@@ -29,6 +29,16 @@ const OPS: [(&str, &str); 5] = [
 
 /// Creates a Hive ring at `path` holding blocks 1 to 3, each with the ops above.
 pub fn demo_ring(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    demo(path, false)
+}
+
+/// Like [`demo_ring`], then a fork orphaning blocks 2 and 3, then the new branch's blocks 2
+/// to 4, each with the vote only.
+pub fn demo_forked_ring(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    demo(path, true)
+}
+
+fn demo(path: &str, fork: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut p = Publisher::create(path, &crate::CreateOptions::default())?;
     // The broadcaster records the chain in the static header; so does this demo.
     std::fs::OpenOptions::new()
@@ -46,6 +56,20 @@ pub fn demo_ring(path: &str) -> Result<(), Box<dyn std::error::Error>> {
             p.push(t, &meta, body.as_bytes())?;
         }
         p.commit()?;
+    }
+    if fork {
+        let vote = p.topic("vote")?;
+        for block in 2..=4u64 {
+            let id = [0x40 + block as u8; 20];
+            let time = 1_700_000_000 + 3 * block as u32;
+            if block == 2 {
+                p.begin_fork(block, time, id, [1; 20], &[[2; 20], [3; 20]])?;
+            } else {
+                p.begin_block(block, time, id)?;
+            }
+            p.push(vote, &OpMeta::default(), OPS[0].1.as_bytes())?;
+            p.commit()?;
+        }
     }
     Ok(())
 }

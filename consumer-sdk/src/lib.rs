@@ -76,7 +76,8 @@
 //!
 //! # Delivery: at least once
 //!
-//! Readers see whole blocks or nothing, in increasing block order, each op once. Across a bot's
+//! Readers see whole blocks or nothing, in increasing block order (numbers go back only after a
+//! fork notice, see below), each op once. Across a bot's
 //! restart, an op is delivered again only if the bot did not save its cursor after it: a bot
 //! handles an op, then saves. If it dies in between, it handles that op again after the
 //! restart; nothing is ever skipped. Bots whose effects must not repeat make them idempotent
@@ -94,10 +95,41 @@
 //! block range and op count just before the first block after the gap, and keep going.
 //!
 //! A broadcaster in irreversible mode only publishes blocks that can no longer change and that
-//! link to the block before, so bots never see a fork. In head mode, blocks arrive about a minute
-//! sooner but may be orphaned by a fork (the broadcaster switches branch only when two nodes, or
-//! the last irreversible block, confirm it); bots that act on head blocks must be ready to undo.
-//! The ring does not yet carry an explicit notice of an orphaned block: the broadcaster logs it.
+//! link to the block before, so bots never see a fork. In head mode, blocks arrive sooner (about
+//! a minute on Steem, seconds on Hive) but may be orphaned by a fork. The broadcaster switches
+//! branch only when two nodes, or the last irreversible block, confirm it; then the ring carries
+//! a *fork notice* naming the orphaned blocks (numbers and ids), followed by the new branch's
+//! blocks, whose numbers repeat the orphaned ones. Readers get it as [`Event::Fork`] (op-only
+//! receives: [`RecvError::Forked`]; [`Bot`]: [`Step::Fork`] and [`Notice::Fork`]) exactly where
+//! it stands: after the orphaned blocks, before any op of the new branch. A bot that acts on head
+//! blocks undoes what it did for the orphaned blocks there:
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let ring = dir.path().join("hive.ring");
+//! # let ring = ring.to_str().unwrap();
+//! # consumer_sdk::doc_support::demo_forked_ring(ring)?;
+//! use consumer_sdk::{Event, Start, Subscriber};
+//! use std::collections::BTreeMap;
+//!
+//! let mut sub = Subscriber::open(ring)?.topics(["vote"]).start(Start::Earliest)?;
+//! // Votes seen per block, so that a fork can take back those of orphaned blocks.
+//! let mut per_block: BTreeMap<u64, u64> = BTreeMap::new();
+//! while let Some(event) = sub.try_recv()? {
+//!     match event {
+//!         Event::Op(op) => *per_block.entry(op.block()).or_default() += 1,
+//!         Event::BlockEnd(_) => {}
+//!         // Blocks `first_block..` were orphaned: forget them; the new branch follows.
+//!         Event::Fork(fork) => drop(per_block.split_off(&fork.first_block)),
+//!     }
+//! }
+//! // Blocks 1 to 3, then a fork orphaning 2 and 3, then blocks 2 to 4 of the new branch.
+//! assert_eq!(per_block.into_iter().collect::<Vec<_>>(), [(1, 1), (2, 1), (3, 1), (4, 1)]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Cursors stay exact across a fork: those of block ends and of fork notices carry their
+//! block's id and resume on their own branch (see [`Cursor`](Cursor#across-a-fork)).
 //!
 //! # Async
 //!

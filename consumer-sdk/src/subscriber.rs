@@ -193,7 +193,7 @@ impl Fork {
     }
 
     /// Where a bot stands once it has undone the orphaned blocks: after every op of the
-    /// block before them (see [`crate::cursor`] on resuming across a fork).
+    /// block before them (see [`Cursor`] on resuming across a fork).
     pub fn cursor(&self) -> Cursor {
         Cursor::after_block(self.first_block.saturating_sub(1), Some(self.ancestor_id))
     }

@@ -1035,7 +1035,7 @@ fn forked(text: &str) -> String {
     rewrite_ids(text, &["previous", "block_id"])
 }
 
-/// The id block `id`'s number has on the other branch ([`forked`], [`FakeNode::take_branch`]):
+/// The id block `id`'s number has on the other branch (a forked answer, [`FakeNode::take_branch`]):
 /// the number kept, the rest replaced.
 pub fn branch_id(id: &str) -> String {
     format!(
