@@ -19,7 +19,12 @@
 //! Every op record carries its global sequence number and its sequence within its topic. Each
 //! block ends with a block-end record (block number, timestamp, id, op count); the first record
 //! of each block is flagged. A gap notice (kind 5, `Kind::Gap` in `src/layout.rs`) may open a
-//! block: blocks lost upstream of this ring; it takes no sequence number.
+//! block: blocks lost upstream of this ring; it takes no sequence number. A fork notice (kind 4,
+//! `Kind::Fork`) may open a block too: the newest committed blocks, from this block's number on,
+//! were orphaned (their ids follow), so block numbers go back here, and only here. Seeking by
+//! number finds the newest branch's block (the index entry at the highest position); resuming
+//! after a cursor with a block id finds that block by id, or the fork notice whose shared block
+//! it is; a cursor without one resumes at the oldest copy of its block.
 //!
 //! All accesses to shared memory are atomic 64-bit loads and stores, so concurrent access is
 //! never a data race. The orderings that matter come in labelled pairs (see `src/ring/`):
