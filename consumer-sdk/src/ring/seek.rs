@@ -225,7 +225,10 @@ pub(crate) enum Branch {
 pub(crate) fn seek_block(ring: &Ring<'_>, n: u64, branch: Branch) -> Result<Seek, ReadFault> {
     for _ in 0..MAX_SEEK_ATTEMPTS {
         let last = last_committed_block(ring)?;
-        if last.is_none_or(|last| n > last) {
+        // On the newest branch nothing comes after the last block; an older branch, before a
+        // fork notice, may hold higher numbers than the last block.
+        let beyond = last.is_none_or(|last| n > last);
+        if beyond && (branch == Branch::Newest || last.is_none()) {
             return Ok(Seek::NotYet { last });
         }
         let tail = ring.tail();
@@ -301,7 +304,11 @@ pub(crate) fn seek_block(ring: &Ring<'_>, n: u64, branch: Branch) -> Result<Seek
             p += ring.skip_len(p, &h).map_err(|e| corrupt(p, e))?;
         }
         if !lapped {
-            return Ok(Seek::Found(tail));
+            return Ok(if beyond {
+                Seek::NotYet { last }
+            } else {
+                Seek::Found(tail)
+            });
         }
     }
     Err(ReadFault::Overrun)

@@ -261,6 +261,23 @@ fn cursors_resume_on_their_own_branch() {
     // An id the ring does not hold is treated the same way.
     let unknown = Cursor::after_block(4, Some([9; 20]));
     assert_eq!(after(unknown), from_orphan_5);
+
+    // A cursor in an orphaned block whose number the new branch has not reached yet.
+    let (ring, mut p) = TempRing::create(1 << 16);
+    for n in 1..=5 {
+        block(&mut p, n, 0, None);
+    }
+    block(&mut p, 4, 1, Some(&[id(4, 0), id(5, 0)]));
+    let in_orphan_5 = Cursor {
+        block: 5,
+        index_in_block: 0,
+        trx_index: 0,
+        op_index: 0,
+        block_id: None,
+    };
+    let mut expected = vec![Got::Op(5, 1, "5a1".into()), Got::End(5, 0), the_fork()];
+    expected.extend(blocks(4..=4, 'b'));
+    assert_eq!(drain(&mut open(&ring, Start::After(in_orphan_5))), expected);
 }
 
 #[test]
@@ -387,4 +404,190 @@ fn a_bot_gets_the_fork_as_a_step_and_resumes_after_it() {
     // At a block end the cursor records the block's id: a restart stays on its branch.
     let saved = CursorFile::new(&cursor).load().unwrap().unwrap();
     assert_eq!((saved.block, saved.block_id), (6, Some(id(6, 1))));
+}
+
+// ----- any script of blocks and forks
+
+/// A writer's step: a block of `ops` ops on the current branch, or a fork orphaning the
+/// newest `depth` blocks (at least one block stays) followed by the new branch's first block.
+#[derive(Debug, Clone)]
+enum Step_ {
+    Block { ops: u8 },
+    Fork { depth: u8, ops: u8 },
+}
+
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step_>> {
+    use proptest::prelude::*;
+    prop::collection::vec(
+        prop_oneof![
+            4 => (0u8..4).prop_map(|ops| Step_::Block { ops }),
+            1 => (1u8..6, 0u8..4).prop_map(|(depth, ops)| Step_::Fork { depth, ops }),
+        ],
+        1..60,
+    )
+}
+
+/// What a bot that keeps per-block state holds: the chain's blocks (number, id) and each
+/// block's ops. It undoes by block number, as the docs tell bots to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Model {
+    chain: Vec<(u64, [u8; 20])>,
+    ops: std::collections::BTreeMap<u64, Vec<String>>,
+}
+
+impl Model {
+    /// Applies one event; `strict`: the event must be the very next one the chain allows.
+    fn apply(&mut self, ev: &Event, strict: bool) -> Result<(), String> {
+        match ev {
+            Event::Op(op) => {
+                let ops = self.ops.entry(op.block()).or_default();
+                let body = String::from_utf8(op.payload().to_vec()).unwrap();
+                let at = op.index_in_block() as usize;
+                if strict
+                    && (at != ops.len()
+                        || self.chain.last().map(|c| c.0 + 1) != Some(op.block())
+                            && !self.chain.is_empty())
+                {
+                    return Err(format!("op {}/{at} out of place in {self:?}", op.block()));
+                }
+                ops.truncate(at);
+                ops.push(body);
+            }
+            Event::BlockEnd(end) => {
+                if strict && self.chain.last().is_some_and(|c| c.0 + 1 != end.block) {
+                    return Err(format!("block {} after {:?}", end.block, self.chain.last()));
+                }
+                self.chain.retain(|c| c.0 < end.block);
+                self.chain.push((end.block, end.block_id));
+                self.ops.entry(end.block).or_default();
+            }
+            Event::Fork(fork) => {
+                let suffix: Vec<[u8; 20]> = self
+                    .chain
+                    .iter()
+                    .filter(|c| c.0 >= fork.first_block)
+                    .map(|c| c.1)
+                    .collect();
+                if strict && suffix != fork.orphaned_ids {
+                    return Err(format!("{fork:?} does not name the chain's newest blocks"));
+                }
+                self.chain.retain(|c| c.0 < fork.first_block);
+                self.ops.retain(|&n, _| n < fork.first_block);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `steps`; returns the ring and the writer's final chain.
+fn write_script(steps: &[Step_]) -> (TempRing, Model) {
+    let (ring, mut p) = TempRing::create(1 << 20);
+    let vote = p.topic("vote").unwrap();
+    let mut truth = Model::default();
+    let mut serial = 0u32;
+    let mut write =
+        |p: &mut Publisher, truth: &mut Model, n: u64, ops: u8, fork: Option<Vec<[u8; 20]>>| {
+            serial += 1;
+            let mut id = [0u8; 20];
+            id[..8].copy_from_slice(&n.to_be_bytes());
+            id[8..12].copy_from_slice(&serial.to_be_bytes());
+            match &fork {
+                None => p.begin_block(n, n as u32, id).unwrap(),
+                Some(orphaned) => {
+                    let ancestor = truth
+                        .chain
+                        .iter()
+                        .find(|c| c.0 == n - 1)
+                        .map(|c| c.1)
+                        .unwrap();
+                    p.begin_fork(n, n as u32, id, ancestor, orphaned).unwrap();
+                    truth.chain.retain(|c| c.0 < n);
+                    truth.ops.retain(|&b, _| b < n);
+                }
+            }
+            let bodies: Vec<String> = (0..ops).map(|i| format!("{serial}.{i}")).collect();
+            for b in &bodies {
+                p.push(vote, &OpMeta::default(), b.as_bytes()).unwrap();
+            }
+            p.commit().unwrap();
+            truth.chain.push((n, id));
+            truth.ops.insert(n, bodies);
+        };
+    for step in steps {
+        let next = truth.chain.last().map_or(1, |c| c.0 + 1);
+        match *step {
+            Step_::Fork { depth, ops } if truth.chain.len() > 1 => {
+                let depth = usize::from(depth).min(truth.chain.len() - 1);
+                let first = truth.chain[truth.chain.len() - depth].0;
+                let orphaned: Vec<[u8; 20]> = truth.chain[truth.chain.len() - depth..]
+                    .iter()
+                    .map(|c| c.1)
+                    .collect();
+                write(&mut p, &mut truth, first, ops, Some(orphaned));
+            }
+            Step_::Block { ops } | Step_::Fork { ops, .. } => {
+                write(&mut p, &mut truth, next, ops, None)
+            }
+        }
+    }
+    (ring, truth)
+}
+
+fn events(ring: &TempRing, start: Start) -> Vec<Event> {
+    let mut sub = open(ring, start);
+    let mut out = Vec::new();
+    while let Some(ev) = sub.try_recv().unwrap() {
+        out.push(ev);
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Whatever blocks and forks were written: a reader from the start, each step allowed by
+    /// the chain, ends with the writer's chain; so does a bot resumed after any block end or
+    /// fork notice (exactly: every step allowed), and one resumed after any op's cursor (no id:
+    /// it may be given blocks again, never too few).
+    #[test]
+    fn readers_and_resumed_bots_end_on_the_writers_chain(steps in steps(), pick in 0usize..1000) {
+        let (ring, truth) = write_script(&steps);
+        let all = events(&ring, Start::Earliest);
+        let mut model = Model::default();
+        let mut states = Vec::new();
+        for ev in &all {
+            model.apply(ev, true).map_err(proptest::test_runner::TestCaseError::fail)?;
+            states.push(model.clone());
+        }
+        proptest::prop_assert_eq!(&model, &truth);
+
+        // Resume after the event at `pick` with the cursor a bot saves there.
+        let at = pick % all.len();
+        let (cursor, strict) = match &all[at] {
+            Event::BlockEnd(end) => (Cursor::after_block(end.block, Some(end.block_id)), true),
+            Event::Fork(fork) => (fork.cursor(), true),
+            Event::Op(op) => (op.cursor(), false),
+        };
+        let mut resumed = states[at].clone();
+        for ev in events(&ring, Start::After(cursor)) {
+            resumed.apply(&ev, strict).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
+        proptest::prop_assert_eq!(&resumed, &truth, "resumed after {:?}", all[at]);
+
+        // Start at a block number: the newest branch's, every step allowed.
+        let last = truth.chain.last().unwrap().0;
+        let n = 1 + pick as u64 % last;
+        let mut from_block = Model {
+            chain: truth.chain.iter().copied().filter(|c| c.0 < n).collect(),
+            ops: truth.ops.clone().into_iter().filter(|(b, _)| *b < n).collect(),
+        };
+        for ev in events(&ring, Start::Block(n)) {
+            from_block.apply(&ev, true).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
+        proptest::prop_assert_eq!(&from_block, &truth, "from block {}", n);
+    }
 }
