@@ -411,17 +411,17 @@ fn a_bot_gets_the_fork_as_a_step_and_resumes_after_it() {
 /// A writer's step: a block of `ops` ops on the current branch, or a fork orphaning the
 /// newest `depth` blocks (at least one block stays) followed by the new branch's first block.
 #[derive(Debug, Clone)]
-enum Step_ {
+enum Written {
     Block { ops: u8 },
     Fork { depth: u8, ops: u8 },
 }
 
-fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step_>> {
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Written>> {
     use proptest::prelude::*;
     prop::collection::vec(
         prop_oneof![
-            4 => (0u8..4).prop_map(|ops| Step_::Block { ops }),
-            1 => (1u8..6, 0u8..4).prop_map(|(depth, ops)| Step_::Fork { depth, ops }),
+            4 => (0u8..4).prop_map(|ops| Written::Block { ops }),
+            1 => (1u8..6, 0u8..4).prop_map(|(depth, ops)| Written::Fork { depth, ops }),
         ],
         1..60,
     )
@@ -480,7 +480,7 @@ impl Model {
 }
 
 /// Writes `steps`; returns the ring and the writer's final chain.
-fn write_script(steps: &[Step_]) -> (TempRing, Model) {
+fn write_script(steps: &[Written]) -> (TempRing, Model) {
     let (ring, mut p) = TempRing::create(1 << 20);
     let vote = p.topic("vote").unwrap();
     let mut truth = Model::default();
@@ -516,7 +516,7 @@ fn write_script(steps: &[Step_]) -> (TempRing, Model) {
     for step in steps {
         let next = truth.chain.last().map_or(1, |c| c.0 + 1);
         match *step {
-            Step_::Fork { depth, ops } if truth.chain.len() > 1 => {
+            Written::Fork { depth, ops } if truth.chain.len() > 1 => {
                 let depth = usize::from(depth).min(truth.chain.len() - 1);
                 let first = truth.chain[truth.chain.len() - depth].0;
                 let orphaned: Vec<[u8; 20]> = truth.chain[truth.chain.len() - depth..]
@@ -525,7 +525,7 @@ fn write_script(steps: &[Step_]) -> (TempRing, Model) {
                     .collect();
                 write(&mut p, &mut truth, first, ops, Some(orphaned));
             }
-            Step_::Block { ops } | Step_::Fork { ops, .. } => {
+            Written::Block { ops } | Written::Fork { ops, .. } => {
                 write(&mut p, &mut truth, next, ops, None)
             }
         }
