@@ -2,7 +2,11 @@
 //!
 //! A replay file is JSONL: one block object per line, exactly as a node returns it (the `result`
 //! of `condenser_api.get_block`, or a `block_api` block), in either operation encoding. Block
-//! numbers must strictly increase from line to line but may skip numbers. Blank lines are
+//! numbers must strictly increase from line to line but may skip numbers, except at a fork
+//! recorded in `head` mode: a block numbered at or below the one before it whose `previous` is
+//! the id of a block read before (among the last [`MAX_FORK_DEPTH`]) starts another branch, and
+//! is replayed as the follower published it, after a fork notice orphaning the blocks replayed
+//! from its number on. Blank lines are
 //! ignored; any other line that is not a block, or is out of order, is an error naming the file
 //! and the line number (and, for a line that is not JSON, the column where parsing failed). A
 //! reader told to [`ReplayReader::skip_bad_lines`] logs a line that is not a block and goes on;
@@ -17,7 +21,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use tokio::sync::mpsc;
+
+use crate::follow::MAX_FORK_DEPTH;
 use tracing::warn;
 
 use crate::block::{self, DecodeError};
@@ -112,6 +120,8 @@ pub struct ReplayReader {
     reader: BufReader<File>,
     line: usize,
     last: Option<u64>,
+    /// Numbers and ids of the newest blocks read, oldest first: where a recorded fork links.
+    read: VecDeque<(u64, String)>,
     buf: Vec<u8>,
     skip_bad_lines: bool,
     skipped: u64,
@@ -129,6 +139,7 @@ impl ReplayReader {
             reader: BufReader::new(file),
             line: 0,
             last: None,
+            read: VecDeque::new(),
             buf: Vec::new(),
             skip_bad_lines: false,
             skipped: 0,
@@ -177,7 +188,15 @@ impl ReplayReader {
                 continue;
             }
             let block = block::decode_block(&self.buf).map_err(|source| self.line_error(source))?;
-            if let Some(previous) = self.last.filter(|&p| block.number <= p) {
+            // Another branch links to a block read before, and is not that same block again.
+            let links = |(n, id): &(u64, String)| *n + 1 == block.number && *id == block.previous;
+            let again = |(n, id): &(u64, String)| *n == block.number && *id == block.id;
+            let forks = !block.previous.is_empty()
+                && self.read.iter().any(links)
+                && !self.read.iter().any(again);
+            if let Some(previous) = self.last.filter(|&p| block.number <= p)
+                && !forks
+            {
                 return Err(ReplayError::Order {
                     path: self.path.clone(),
                     line: self.line,
@@ -186,6 +205,13 @@ impl ReplayReader {
                 });
             }
             self.last = Some(block.number);
+            while self.read.back().is_some_and(|(n, _)| *n >= block.number) {
+                self.read.pop_back();
+            }
+            if self.read.len() == MAX_FORK_DEPTH {
+                self.read.pop_front();
+            }
+            self.read.push_back((block.number, block.id.clone()));
             let raw = crate::json::compact(&self.buf);
             return Ok(Some(FetchedBlock {
                 block,
@@ -237,10 +263,12 @@ impl Iterator for ReplayReader {
 }
 
 /// Where replayed blocks start and stop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReplayRange {
     /// Last block already in the sink.
     pub resume: Option<u64>,
+    /// The newest blocks in the sink (see [`crate::sink::Sink::recent_links`]).
+    pub recent: Vec<(u64, String)>,
     /// First block wanted (for an empty sink).
     pub start: Option<u64>,
     /// Last block wanted.
@@ -261,15 +289,49 @@ pub(crate) async fn replay(
         Pace::Every(every) => Some(tokio::time::interval(every)),
         Pace::Max => None,
     };
-    while let Some(fetched) = reader.next_block()? {
-        let number = fetched.block.number;
-        let wanted = match range.resume {
-            Some(last) => number > last,
-            None => range.start.is_none_or(|start| number >= start),
-        };
-        if !wanted {
+    // What the sink holds, newest last. Resuming, the file is read up to the sink's last block
+    // (by id when the sink knows it: a recorded fork repeats numbers), and replayed from the
+    // block after it in the file; from there a block at or below the last one replayed starts
+    // another branch.
+    let mut held: VecDeque<(u64, String)> = range.recent.into_iter().collect();
+    let mut last = range.resume;
+    let last_id = held
+        .back()
+        .filter(|(n, _)| Some(*n) == last)
+        .map(|(_, id)| id.clone());
+    let mut resumed = last.is_none();
+    while let Some(mut fetched) = reader.next_block()? {
+        let block = &fetched.block;
+        let number = block.number;
+        if let (false, Some(at)) = (resumed, range.resume) {
+            match last_id.as_deref() {
+                Some(id) if number == at && block.id == id => {
+                    resumed = true;
+                    continue;
+                }
+                Some(id) if number == at + 1 && block.previous == id => resumed = true,
+                None if number > at => resumed = true,
+                _ => continue,
+            }
+        }
+        if range.resume.is_none() && range.start.is_some_and(|start| number < start) {
             continue;
         }
+        if last.is_some_and(|last| number <= last) {
+            fetched.orphaned = held
+                .iter()
+                .filter(|(n, _)| *n >= number)
+                .map(|(_, id)| id.clone())
+                .collect();
+        }
+        while held.back().is_some_and(|(n, _)| *n >= number) {
+            held.pop_back();
+        }
+        if held.len() == MAX_FORK_DEPTH {
+            held.pop_front();
+        }
+        held.push_back((number, fetched.block.id.clone()));
+        last = Some(number);
         if range.stop.is_some_and(|stop| number > stop) {
             return Ok(());
         }
@@ -389,6 +451,53 @@ mod tests {
             missing
                 .to_string()
                 .starts_with("/nonexistent/blocks.jsonl: ")
+        );
+    }
+
+    #[test]
+    fn a_recorded_fork_is_read_and_a_repeated_or_unlinked_block_is_not() {
+        let block = |n: u32, id: &str, previous: &str| {
+            format!(
+                r#"{{"block_id":"{n:08x}{}","previous":"{previous}","timestamp":"2016-03-24T16:05:0{n}","transactions":[]}}"#,
+                id.repeat(16)
+            )
+        };
+        let b1 = block(1, "aa", "0000000000000000000000000000000000000000");
+        let b2 = block(2, "aa", &format!("00000001{}", "aa".repeat(16)));
+        let b3 = block(3, "aa", &format!("00000002{}", "aa".repeat(16)));
+        // Block 2 of another branch, linked to block 1: a fork.
+        let b2_other = block(2, "bb", &format!("00000001{}", "aa".repeat(16)));
+        let read = |lines: &[&str]| -> Result<Vec<(u64, String)>, String> {
+            let file = write(lines);
+            ReplayReader::open(file.path())
+                .unwrap()
+                .map(|b| {
+                    b.map(|b| (b.block.number, b.block.id[8..10].to_owned()))
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        assert_eq!(
+            read(&[&b1, &b2, &b3, &b2_other]).unwrap(),
+            [
+                (1, "aa".into()),
+                (2, "aa".into()),
+                (3, "aa".into()),
+                (2, "bb".into())
+            ]
+        );
+        // The same block twice is not a fork.
+        let err = read(&[&b1, &b2, &b2]).unwrap_err();
+        assert!(
+            err.ends_with(":3: block 2 does not come after block 2"),
+            "{err}"
+        );
+        // Nor is a block linked to no block read.
+        let stray = block(2, "cc", &format!("00000001{}", "dd".repeat(16)));
+        let err = read(&[&b1, &b2, &b3, &stray]).unwrap_err();
+        assert!(
+            err.ends_with(":4: block 2 does not come after block 3"),
+            "{err}"
         );
     }
 

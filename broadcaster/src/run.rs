@@ -303,6 +303,7 @@ async fn publish_loop(
             let reader = ReplayReader::open(path)?.skip_bad_lines(config.skip_bad_lines);
             let range = ReplayRange {
                 resume,
+                recent,
                 start: match config.start_block {
                     Some(crate::config::StartBlock::Number(n)) => Some(n),
                     _ => None,

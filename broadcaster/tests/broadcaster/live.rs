@@ -365,14 +365,18 @@ fn a_fork_that_lasts_is_published_as_a_notice_and_the_new_branch() {
     // point among the blocks the ring remembers.
     let chain = recorded_chain();
     let (first, fork, last) = (1_000_000, 1_000_018, 1_000_040);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.jsonl");
     let mut options = FakeOptions::fixed(fork + 2);
     options.irreversible_lag = 600;
     let a = FakeNode::start(Arc::clone(&chain), options.clone()).unwrap();
     options.head = HeadSchedule::Fixed(last);
-    let config = node_config(vec![a.url()], Mode::Head, first, fork + 2);
+    let mut config = node_config(vec![a.url()], Mode::Head, first, fork + 2);
+    config.record = Some(record.clone());
     let (result, sink) = run_bounded(config, MemorySink::new(), LIMIT);
     result.unwrap();
     assert_eq!(sink.blocks(), reference(&chain, first, fork + 2));
+    let before_fork = sink.blocks();
 
     let nodes: Vec<FakeNode> = (0..2)
         .map(|_| FakeNode::start(Arc::clone(&chain), options.clone()).unwrap())
@@ -383,6 +387,7 @@ fn a_fork_that_lasts_is_published_as_a_notice_and_the_new_branch() {
     let urls = nodes.iter().map(FakeNode::url).collect();
     let mut config = node_config(urls, Mode::Head, first, last);
     config.tuning.max_in_flight = 1;
+    config.record = Some(record.clone());
     let (result, sink) = run_bounded(config, sink, LIMIT);
     assert_eq!(result.unwrap().last_block, Some(last));
     let mut expected = reference(&chain, first, fork + 2);
@@ -392,7 +397,34 @@ fn a_fork_that_lasts_is_published_as_a_notice_and_the_new_branch() {
         .into_iter()
         .map(|b| b.id)
         .collect();
-    assert_eq!(sink.handle().with(|s| s.forks.clone()), [(fork, orphaned)]);
+    let forks = vec![(fork, orphaned)];
+    assert_eq!(sink.handle().with(|s| s.forks.clone()), forks);
+
+    // The recording replays to the same: from scratch, resuming a sink that holds the old
+    // branch (the fork comes next), and one that holds the new branch's first blocks too
+    // (what it holds is not replayed again).
+    let replay = |into: MemorySink| {
+        let mut config = broadcaster::Config::for_replay(&record, broadcaster::config::Pace::Max);
+        config.tuning = crate::node::fast_tuning();
+        config.stop_block = Some(last);
+        let (result, sink) = run_bounded(config, into, LIMIT);
+        result.unwrap();
+        (sink.blocks(), sink.handle().with(|s| s.forks.clone()))
+    };
+    assert_eq!(replay(MemorySink::new()), (expected.clone(), forks.clone()));
+    let mut old_branch = MemorySink::new();
+    for b in &before_fork {
+        Sink::publish(&mut old_branch, b).unwrap();
+    }
+    assert_eq!(replay(old_branch), (expected.clone(), forks.clone()));
+    let mut partly = MemorySink::new();
+    for b in &expected[..before_fork.len()] {
+        Sink::publish(&mut partly, b).unwrap();
+    }
+    let orphaned = forks[0].1.clone();
+    Sink::publish_fork(&mut partly, &expected[before_fork.len()], &orphaned).unwrap();
+    Sink::publish(&mut partly, &expected[before_fork.len() + 1]).unwrap();
+    assert_eq!(replay(partly), (expected, forks), "nothing replayed twice");
 }
 
 #[test]
