@@ -191,6 +191,11 @@ pub(crate) async fn follow(
         last_props: None,
         history: recent.into_iter().collect(),
     };
+    // The sink's last block at least, when it could not say more.
+    if let (Some(last), Some((id, _)), true) = (resume, &follower.last, follower.history.is_empty())
+    {
+        follower.history.push_back((last, id.clone()));
+    }
     match follower.run(resume).await {
         Ok(()) | Err(Halt) => {}
     }
@@ -525,6 +530,14 @@ impl Follower {
             .filter(|(n, _)| *n >= first)
             .map(|(_, id)| id.clone())
             .collect();
+        if orphaned.is_empty() {
+            // Nothing remembered to name as orphaned: the block cannot be published.
+            error!(
+                "block {first} of another branch does not link to the last published block, and \
+                 no published block is remembered to declare orphaned; trying again"
+            );
+            return Ok(false);
+        }
         error!(
             "fork: published blocks {first}..={} were orphaned ({}); publishing the new branch from \
              block {first} (previous {}) after a fork notice",
