@@ -203,6 +203,78 @@ fn a_payload_longer_than_the_writer_writes_is_corrupt_not_copied() {
 }
 
 #[test]
+fn a_fork_notice_that_does_not_add_up_is_corrupt() {
+    // Blocks 1 and 2, then a fork orphaning block 2: the notice is the record after block 2's
+    // end. Each bad edit of it is reported, naming the notice.
+    let notice_at = |f: &Fixture| {
+        let mut pos = 0;
+        loop {
+            let h = f.ring().load_record_header(pos);
+            if Kind::from_u8(h.kind) == Some(Kind::Fork) {
+                return pos;
+            }
+            pos += f.ring().skip_len(pos, &h).unwrap();
+        }
+    };
+    // (word of the record to change, new value, what the reader says)
+    let payload = RECORD_HEADER_LEN / 8;
+    let edits: [(usize, Option<u64>, &str); 4] = [
+        (
+            payload,
+            Some(1),
+            "fork notice for blocks 1..=2 (36 bytes) in block 2",
+        ),
+        (payload + 1, Some(1), "fork notice for blocks 2..=1"),
+        (
+            payload + 1,
+            Some(3),
+            "fork notice for blocks 2..=3 (36 bytes)",
+        ),
+        // The length word: a payload of no whole number of ids.
+        (0, None, "fork notice with a payload of the wrong size"),
+    ];
+    for (word, value, says) in edits {
+        let mut f = Fixture::new(4096);
+        f.block(1, &["vote"], &[b"{}".to_vec()]);
+        f.block(2, &["vote"], &[b"{}".to_vec()]);
+        let ring = RingMut::new(f.mem.words_mut(), f.cap);
+        f.writer
+            .begin_fork(&ring, 2, 2, [0x22; 20], [1; 20], &[[2; 20]])
+            .unwrap();
+        f.writer.commit(&ring).unwrap();
+        let at = notice_at(&f);
+        let w = f.mem.words_mut().get(f.ring().data_word(at) + word);
+        let new = value.unwrap_or_else(|| {
+            let mut bytes = w.load(Ordering::Relaxed).to_ne_bytes();
+            bytes[..4].copy_from_slice(&8u32.to_ne_bytes());
+            u64::from_ne_bytes(bytes)
+        });
+        w.store(new, Ordering::Relaxed);
+        let mut r = ReaderCore::new(&f.ring(), 0, None).unwrap();
+        let fault = loop {
+            match r.poll(&f.ring()) {
+                Ok(Polled::Empty) => panic!("{says}: read through"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        match fault {
+            ReadFault::Corrupt { pos, reason } => {
+                assert_eq!(pos, at, "{says}");
+                assert!(reason.contains(says), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A writer taking over the ring refuses it too.
+        let refused = WriterCore::recover(&f.ring()).err().unwrap_or_default();
+        assert!(
+            refused.contains(&format!("record at {at}: fork notice")),
+            "{says}: {refused}"
+        );
+    }
+}
+
+#[test]
 fn records_longer_than_a_run_are_copied_whole_and_only_when_wanted() {
     let big = crate::layout::READ_BATCH_BYTES as usize * 5 / 2;
     let mut f = Fixture::new(1 << 20);

@@ -193,6 +193,27 @@ impl WriterCore {
                     next_seq = Some(h.seq);
                     last_end = Some(pos);
                 }
+                Some(Kind::Fork) => {
+                    // It orphans the blocks from its own number through the last one before it.
+                    let word = |i: usize| {
+                        ring.words
+                            .get(ring.data_word(pos) + 8 + i)
+                            .load(Ordering::Relaxed)
+                    };
+                    let (first, last) = (word(0), word(1));
+                    let fits = first == h.block
+                        && last_block.is_none_or(|b| last == b)
+                        && first <= last
+                        && h.len as usize == layout::fork_payload_len(last - first + 1);
+                    if !fits {
+                        return Err(format!(
+                            "record at {pos}: fork notice for blocks {first}..={last} in block {} after block {}",
+                            h.block,
+                            last_block.map_or("none".to_owned(), |b| b.to_string())
+                        ));
+                    }
+                    next_seq = Some(h.seq);
+                }
                 _ => next_seq = Some(h.seq),
             }
             last_block = Some(h.block);
