@@ -14,7 +14,10 @@
 //!    `test_support::compose`), once served in the appbase encoding (the broadcaster fetches
 //!    them with `block_api.get_block_range`), once in the legacy encoding (the node answers
 //!    "method not found" for the `block_api` methods, as a Steem node without them would, so
-//!    the broadcaster falls back to `condenser_api.get_block`, one block per request).
+//!    the broadcaster falls back to `condenser_api.get_block`, one block per request). Then,
+//!    for each encoding, the broadcaster alone: no reader, `--stop-block` the last block, the
+//!    time from spawning it until it exits having published that block (the ring is checked
+//!    to hold every block and op afterwards).
 //! 2. **Tip latency**: the head advances one block every `E2E_TIP_MS` [100] ms; the broadcaster
 //!    follows in `head` mode for `E2E_TIP_SECS` [20] seconds' worth of blocks. For every op and
 //!    every block end the bot receives: the time since the fake node finished writing the
@@ -798,6 +801,85 @@ fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
     Ok(())
 }
 
+/// The broadcaster alone catching up `src` into a fresh ring, until it exits after the stop
+/// block: the seconds from spawn to exit.
+fn catch_up_alone(bins: &Bins, src: &Source, run: usize) -> Result<f64> {
+    let (first, last) = (src.first, src.last);
+    let node = FakeNode::start(Arc::clone(&src.chain), FakeOptions::fixed(last))?;
+    if src.legacy_only {
+        for method in ["block_api.get_block_range", "block_api.get_block"] {
+            node.add_rule(Rule {
+                method: Some(method.to_owned()),
+                block: None,
+                fault: Fault::MethodNotFound,
+                times: None,
+            });
+        }
+    }
+    let ring = RingFile::new(&format!("alone-{run}"));
+    let mut cmd = broadcaster_cmd(bins, &node, &ring, "irreversible", first);
+    cmd.args(["--stop-block", &last.to_string()]);
+    let start = Instant::now();
+    let mut bc = Proc::spawn("broadcaster", cmd)?;
+    let status = bc
+        .wait_exit(PHASE_LIMIT)?
+        .with_context(|| format!("the broadcaster did not exit within {PHASE_LIMIT:?}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("broadcaster exit: {status}\n{}", bc.tail());
+    }
+    // Every block and op is in the ring (the ring is large enough to hold them all, or the
+    // oldest ones were overwritten: then the newest block's ops at least).
+    let mut sub = Subscriber::open(ring.arg())?.start(Start::Earliest)?;
+    let (mut ops, mut declared, mut newest) = (0u64, 0u64, None);
+    while let Some(event) = sub.try_recv()? {
+        match event {
+            Event::Op(_) => ops += 1,
+            Event::BlockEnd(e) => {
+                declared += e.op_count;
+                newest = Some(e.block);
+            }
+            Event::Fork(f) => bail!("a fork notice from a node with one branch: {f:?}"),
+        }
+    }
+    if newest != Some(last) || ops != declared {
+        bail!("the ring ends with block {newest:?} and holds {ops} of {declared} ops");
+    }
+    Ok(secs)
+}
+
+fn run_catch_up_alone(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
+    let (first, last) = (src.first, src.last);
+    println!(
+        "\n## broadcaster alone on {}: fixed head {last}, broadcaster --mode irreversible \
+         --start-block {first} --stop-block {last}, no reader, {} run(s)",
+        src.name, cfg.runs
+    );
+    println!("   time = broadcaster spawn -> it exits having published block {last}");
+    let mut secs = Vec::new();
+    for run in 1..=cfg.runs {
+        let s = catch_up_alone(bins, src, run)?;
+        println!(
+            "run {run}: {:.1} ms = {:.0} blocks/s; load {}",
+            s * 1e3,
+            (last - first + 1) as f64 / s,
+            load_average()
+        );
+        secs.push(s);
+    }
+    secs.sort_by(f64::total_cmp);
+    let blocks = (last - first + 1) as f64;
+    println!(
+        "alone: min {:.1} ms ({:.0} blocks/s), median {:.1} ms ({:.0} blocks/s) over {} runs",
+        secs[0] * 1e3,
+        blocks / secs[0],
+        median(&secs) * 1e3,
+        blocks / median(&secs),
+        secs.len()
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2: latency at the tip
 
@@ -1001,6 +1083,7 @@ fn run(cfg: &Config) -> Result<()> {
     for encoding in [Encoding::Appbase, Encoding::Legacy] {
         let source = Source::composed(&data, cfg.composed_blocks, encoding)?;
         run_catch_up(cfg, &bins, &source)?;
+        run_catch_up_alone(cfg, &bins, &source)?;
     }
     run_tip(cfg, &bins, &chain)?;
     println!(
