@@ -284,7 +284,28 @@ impl<'a> Session<'a> {
             }
             Ok(Event::Fork(fork)) => {
                 self.skip_through = None;
-                self.publish_loss(fork.first_block).await?;
+                // Blocks lost to a lap before the notice: those the fork orphans are moot; the
+                // others (after the stream's last block, before the first orphaned one) are
+                // reported before the notice, keeping the stream's keys in order.
+                if self.loss.is_some() {
+                    match self.prev {
+                        Some(prev) if fork.first_block <= prev + 1 => {
+                            self.loss = None;
+                            self.partial = None;
+                            info!(
+                                first_block = fork.first_block,
+                                "lapped, but every block lost was orphaned by the fork that follows"
+                            );
+                        }
+                        _ => {
+                            // The count of records lost includes the orphaned blocks' ops.
+                            if let Some(loss) = self.loss.as_mut() {
+                                loss.ops = None;
+                            }
+                            self.publish_loss(fork.first_block).await?;
+                        }
+                    }
+                }
                 warn!(
                     ring = %self.cfg.ring,
                     first_block = fork.first_block,

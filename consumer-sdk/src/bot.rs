@@ -726,8 +726,6 @@ impl Bot {
                         first_block: fork.first_block,
                         last_block: fork.last_block(),
                     });
-                    // Ops of the new branch may come past `until` again.
-                    self.done = false;
                     self.handled = Some(fork.cursor());
                     return Ok(Step::Fork(fork));
                 }

@@ -28,6 +28,18 @@ pub fn stream_records(
     js: &jetstream::Context,
     stream: &str,
 ) -> Vec<(u64, Rec)> {
+    stream_messages(rt, js, stream)
+        .into_iter()
+        .map(|(seq, _, rec)| (seq, rec))
+        .collect()
+}
+
+/// Every message of `stream` in order: sequence, (`Branch`, `Block`) key, record.
+pub fn stream_messages(
+    rt: &tokio::runtime::Runtime,
+    js: &jetstream::Context,
+    stream: &str,
+) -> Vec<(u64, (u64, u64), Rec)> {
     rt.block_on(async {
         let mut s = js.get_stream(stream).await.expect("the stream");
         let info = s.info().await.expect("stream info").clone();
@@ -56,7 +68,9 @@ pub fn stream_records(
                 m.payload.clone(),
             )
             .expect("a well-formed message");
-            out.push((seq, to_rec(msg)));
+            let headers = m.headers.as_ref().expect("headers");
+            let branch = bridge::wire::branch_of(headers).expect("a valid Branch header");
+            out.push((seq, (branch, msg.key()), to_rec(msg)));
         }
         out
     })
