@@ -481,7 +481,17 @@ impl Model {
 
 /// Writes `steps`; returns the ring and the writer's final chain.
 fn write_script(steps: &[Written]) -> (TempRing, Model) {
-    let (ring, mut p) = TempRing::create(1 << 20);
+    write_script_with(steps, 1 << 20, &mut |_, _| {})
+}
+
+/// [`write_script`] into a ring of `capacity` bytes, calling `after` after each step with the
+/// ring and the step's index.
+fn write_script_with(
+    steps: &[Written],
+    capacity: u64,
+    after: &mut dyn FnMut(&TempRing, usize),
+) -> (TempRing, Model) {
+    let (ring, mut p) = TempRing::create(capacity);
     let vote = p.topic("vote").unwrap();
     let mut truth = Model::default();
     let mut serial = 0u32;
@@ -513,7 +523,10 @@ fn write_script(steps: &[Written]) -> (TempRing, Model) {
             truth.chain.push((n, id));
             truth.ops.insert(n, bodies);
         };
-    for step in steps {
+    for (at, step) in steps.iter().enumerate() {
+        if at > 0 {
+            after(&ring, at - 1);
+        }
         let next = truth.chain.last().map_or(1, |c| c.0 + 1);
         match *step {
             Written::Fork { depth, ops } if truth.chain.len() > 1 => {
@@ -540,6 +553,63 @@ fn events(ring: &TempRing, start: Start) -> Vec<Event> {
         out.push(ev);
     }
     out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// A reader of a small ring that a writer of blocks and forks laps now and then, reading a
+    /// few events between the writer's steps: until its first lap every step is allowed by
+    /// the chain; after it, whatever it kept is exactly the newest part of the writer's chain.
+    #[test]
+    fn a_lapped_reader_of_a_forking_ring_ends_on_the_writers_chain(
+        steps in steps(),
+        reads in proptest::collection::vec(0usize..4, 60),
+    ) {
+        let mut sub: Option<Subscriber> = None;
+        let mut model = Model::default();
+        let mut lapped = false;
+        let mut failure = None;
+        let mut read = |sub: &mut Subscriber, max: usize, model: &mut Model, lapped: &mut bool| {
+            for _ in 0..max {
+                match sub.try_recv() {
+                    Ok(Some(ev)) => model.apply(&ev, !*lapped)?,
+                    Ok(None) => break,
+                    Err(RecvError::Lagged { .. }) => {
+                        *lapped = true;
+                        *model = Model::default();
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok::<(), String>(())
+        };
+        let (ring, truth) = write_script_with(&steps, 4096, &mut |ring, at| {
+            let sub = sub.get_or_insert_with(|| open(ring, Start::Earliest));
+            if failure.is_none() {
+                failure = read(sub, reads[at % reads.len()], &mut model, &mut lapped).err();
+            }
+        });
+        let mut sub = sub.unwrap_or_else(|| open(&ring, Start::Earliest));
+        if failure.is_none() {
+            failure = read(&mut sub, usize::MAX, &mut model, &mut lapped).err();
+        }
+        if let Some(f) = failure {
+            return Err(proptest::test_runner::TestCaseError::fail(f));
+        }
+        let kept = truth.chain.len().saturating_sub(model.chain.len());
+        proptest::prop_assert_eq!(&model.chain[..], &truth.chain[kept..], "lapped: {}", lapped);
+        for (n, _) in &model.chain {
+            proptest::prop_assert_eq!(model.ops.get(n), truth.ops.get(n), "block {}", n);
+        }
+        if !lapped {
+            proptest::prop_assert_eq!(&model, &truth);
+        }
+    }
 }
 
 proptest::proptest! {
