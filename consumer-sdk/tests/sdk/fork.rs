@@ -574,7 +574,7 @@ proptest::proptest! {
         let mut model = Model::default();
         let mut lapped = false;
         let mut failure = None;
-        let mut read = |sub: &mut Subscriber, max: usize, model: &mut Model, lapped: &mut bool| {
+        let read = |sub: &mut Subscriber, max: usize, model: &mut Model, lapped: &mut bool| {
             for _ in 0..max {
                 match sub.try_recv() {
                     Ok(Some(ev)) => model.apply(&ev, !*lapped)?,
