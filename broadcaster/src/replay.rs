@@ -4,7 +4,7 @@
 //! of `condenser_api.get_block`, or a `block_api` block), in either operation encoding. Block
 //! numbers must strictly increase from line to line but may skip numbers, except at a fork
 //! recorded in `head` mode: a block numbered at or below the one before it whose `previous` is
-//! the id of a block read before (among the last [`MAX_FORK_DEPTH`]) starts another branch, and
+//! the id of a block read before (among the last 512) starts another branch, and
 //! is replayed as the follower published it, after a fork notice orphaning the blocks replayed
 //! from its number on. Blank lines are
 //! ignored; any other line that is not a block, or is out of order, is an error naming the file
