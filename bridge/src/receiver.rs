@@ -233,6 +233,7 @@ impl<'a> Assembler<'a> {
                 };
             let Some(newest) = newest else { continue };
             let mut found = None;
+            let mut newest_after = None;
             let mut vanished = false;
             for branch in (0..=newest).rev() {
                 let Some(seq) = nats::first_after(
@@ -246,20 +247,21 @@ impl<'a> Assembler<'a> {
                     vanished = true;
                     break;
                 };
+                newest_after.get_or_insert((seq, branch));
                 if newest == 0 || seq <= state.first_sequence {
                     found = Some((seq, branch));
                     break;
                 }
-                // The message before: the ring's last block's end, or a notice orphaning it.
+                // The message before is the end of the ring's last block when that block is on
+                // this branch (and a notice orphaning it, if any, comes at `seq`).
                 let Some(before) = nats::message_at(stream, seq - 1).await? else {
                     vanished = true;
                     break;
                 };
-                let here = match nats::decode(prefix, before) {
-                    Ok(Msg::BlockEnd(e)) => e.block == last && unhex(&e.id) == last_id,
-                    Ok(Msg::Fork(f)) => f.first <= last && f.last() >= last,
-                    _ => false,
-                };
+                let here = matches!(
+                    nats::decode(prefix, before),
+                    Ok(Msg::BlockEnd(e)) if e.block == last && unhex(&e.id) == last_id
+                );
                 if here {
                     found = Some((seq, branch));
                     break;
@@ -268,13 +270,15 @@ impl<'a> Assembler<'a> {
             if vanished {
                 continue;
             }
-            return Ok(found.unwrap_or_else(|| {
+            if found.is_none() {
                 warn!(
                     ring_last_block = last,
                     "the ring's last block is on no branch of the stream; reading on after that block number on the newest branch"
                 );
-                (state.last_sequence + 1, newest)
-            }));
+            }
+            return Ok(found
+                .or(newest_after)
+                .unwrap_or((state.last_sequence + 1, newest)));
         }
         Err(Error::nats(
             "looking for the ring's last block in the stream",
