@@ -579,7 +579,7 @@ impl Builder {
         Ok((core, skip, pending, skip_fork))
     }
 
-    /// Where an id-less cursor `c` resumes (see [`crate::cursor`]).
+    /// Where an id-less cursor `c` resumes (see [`Cursor`]).
     fn after_cursor(
         &self,
         ring: &Ring<'_>,
