@@ -583,9 +583,10 @@ impl PeakSampler {
     }
 }
 
-fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
-    let (first, last) = (src.first, src.last);
-    let node = FakeNode::start(Arc::clone(&src.chain), FakeOptions::fixed(last))?;
+/// A fake node serving `src` with its head fixed at the last block; for a legacy-only source,
+/// one that answers "method not found" to the `block_api` methods.
+fn start_node(src: &Source) -> Result<FakeNode> {
+    let node = FakeNode::start(Arc::clone(&src.chain), FakeOptions::fixed(src.last))?;
     if src.legacy_only {
         for method in ["block_api.get_block_range", "block_api.get_block"] {
             node.add_rule(Rule {
@@ -596,6 +597,12 @@ fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
             });
         }
     }
+    Ok(node)
+}
+
+fn catch_up(bins: &Bins, src: &Source, run: usize) -> Result<CatchUp> {
+    let (first, last) = (src.first, src.last);
+    let node = start_node(src)?;
     let ring = RingFile::new(&format!("catchup-{run}"));
     let start = Instant::now();
     let mut bc = Proc::spawn(
@@ -805,17 +812,7 @@ fn run_catch_up(cfg: &Config, bins: &Bins, src: &Source) -> Result<()> {
 /// block: the seconds from spawn to exit.
 fn catch_up_alone(bins: &Bins, src: &Source, run: usize) -> Result<f64> {
     let (first, last) = (src.first, src.last);
-    let node = FakeNode::start(Arc::clone(&src.chain), FakeOptions::fixed(last))?;
-    if src.legacy_only {
-        for method in ["block_api.get_block_range", "block_api.get_block"] {
-            node.add_rule(Rule {
-                method: Some(method.to_owned()),
-                block: None,
-                fault: Fault::MethodNotFound,
-                times: None,
-            });
-        }
-    }
+    let node = start_node(src)?;
     let ring = RingFile::new(&format!("alone-{run}"));
     let mut cmd = broadcaster_cmd(bins, &node, &ring, "irreversible", first);
     cmd.args(["--stop-block", &last.to_string()]);

@@ -107,6 +107,21 @@ pub struct MemoryState {
     pub forks: Vec<(u64, Vec<String>)>,
 }
 
+impl MemoryState {
+    /// Appends `block` as committed, keeping at most `retain` blocks.
+    fn commit(&mut self, block: &DecodedBlock, retain: Option<usize>) {
+        self.blocks.push_back(block.clone());
+        if let Some(max) = retain {
+            while self.blocks.len() > max {
+                self.blocks.pop_front();
+            }
+        }
+        self.last_committed = Some(block.number);
+        self.published += 1;
+        self.ops += block.ops.len() as u64;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<MemoryState>,
@@ -225,15 +240,7 @@ impl Sink for MemorySink {
                 });
                 return;
             }
-            state.blocks.push_back(block.clone());
-            if let Some(max) = retain {
-                while state.blocks.len() > max {
-                    state.blocks.pop_front();
-                }
-            }
-            state.last_committed = Some(block.number);
-            state.published += 1;
-            state.ops += block.ops.len() as u64;
+            state.commit(block, retain);
         });
         outcome
     }
@@ -266,15 +273,7 @@ impl Sink for MemorySink {
                 return;
             }
             state.forks.push((block.number, orphaned.to_vec()));
-            state.blocks.push_back(block.clone());
-            if let Some(max) = retain {
-                while state.blocks.len() > max {
-                    state.blocks.pop_front();
-                }
-            }
-            state.last_committed = Some(block.number);
-            state.published += 1;
-            state.ops += block.ops.len() as u64;
+            state.commit(block, retain);
         });
         outcome
     }
