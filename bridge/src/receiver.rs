@@ -323,15 +323,19 @@ impl<'a> Assembler<'a> {
         self.fork = Some(fork);
     }
 
-    /// The ids of the ring's blocks `first..=last` as a fork notice read names them, the last
-    /// one the ring's own; unknown ones zero.
+    /// The ids of the ring's blocks `first..=last`, read back from the ring itself (its own
+    /// fork notices applied); where it cannot say (a block number it lacks, the ring unreadable),
+    /// as the fork notice read names them; else zero. The last one is always the ring's own.
     fn orphaned_ids(&self, fork: Option<&ForkMsg>, first: u64, last: u64) -> Vec<[u8; 20]> {
+        let held = ring_block_ids(self.publisher.path(), first);
         let mut ids: Vec<[u8; 20]> = (first..=last)
             .map(|n| {
-                fork.and_then(|f| n.checked_sub(f.first))
+                let from_ring = held.iter().find(|(b, _)| *b == n).map(|(_, id)| *id);
+                let from_notice = fork
+                    .and_then(|f| n.checked_sub(f.first))
                     .and_then(|i| fork?.orphaned.get(i as usize))
-                    .and_then(|id| unhex(id))
-                    .unwrap_or([0; 20])
+                    .and_then(|id| unhex(id));
+                from_ring.or(from_notice).unwrap_or([0; 20])
             })
             .collect();
         if let (Some(slot), Some((id, _))) = (ids.last_mut(), self.publisher.last_block_id()) {
@@ -540,6 +544,29 @@ impl<'a> Assembler<'a> {
     }
 }
 
+/// Numbers and ids of the blocks of the ring at `path` from block `first` on, on the branch the
+/// ring ends with (empty if it cannot be read).
+fn ring_block_ids(path: &std::path::Path, first: u64) -> Vec<(u64, [u8; 20])> {
+    // Block ends only: a topic no op has keeps every op's payload uncopied.
+    let Ok(mut sub) = consumer_sdk::Subscriber::open(path).and_then(|b| {
+        b.topics(["block_ends_only"])
+            .start(consumer_sdk::Start::Block(first))
+    }) else {
+        return Vec::new();
+    };
+    let mut chain: Vec<(u64, [u8; 20])> = Vec::new();
+    loop {
+        match sub.try_recv() {
+            Ok(Some(consumer_sdk::Event::BlockEnd(end))) => chain.push((end.block, end.block_id)),
+            Ok(Some(consumer_sdk::Event::Fork(fork))) => {
+                chain.retain(|(n, _)| *n < fork.first_block);
+            }
+            Ok(Some(consumer_sdk::Event::Op(_))) => {}
+            Ok(None) | Err(_) => return chain,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +691,50 @@ mod tests {
                 Ok((4, END)),
             ]
         );
+    }
+
+    #[test]
+    fn a_notice_names_the_ids_the_ring_holds_even_after_two_notices_in_a_row() {
+        // Blocks 1..=3; then two notices before any block of the new branch: the first
+        // orphaning 2..=3 (a branch the stream carried), the second 2..=2 of a branch that
+        // never reached this ring. The ring's notice names the ring's own blocks 2 and 3.
+        let dir = tempfile::tempdir().unwrap();
+        let ring = dir.path().join("r");
+        let ring = ring.to_str().unwrap();
+        let mut publisher = Publisher::create(ring, &CreateOptions::default()).unwrap();
+        let mut topics = HashMap::new();
+        let mut a = Assembler::new(&mut publisher, &mut topics);
+        for n in 1..=3 {
+            a.apply(op(n, 0), 0).unwrap();
+            a.apply(end(n, 1, n.checked_sub(1).filter(|&p| p > 0)), 0)
+                .unwrap();
+        }
+        a.apply(fork(2, 3), 1).unwrap();
+        a.apply(
+            Msg::Fork(ForkMsg {
+                first: 2,
+                orphaned: vec![hex(&[0x77; 20])],
+                ancestor: hex(&[1; 20]),
+            }),
+            2,
+        )
+        .unwrap();
+        a.apply(op(2, 0), 2).unwrap();
+        a.apply(end_on(2, 1, Some(1), 0x40), 2).unwrap();
+        let mut sub = Subscriber::open(ring)
+            .unwrap()
+            .start(Start::Earliest)
+            .unwrap();
+        let mut forks = Vec::new();
+        while let Some(ev) = sub.try_recv().unwrap() {
+            if let Event::Fork(f) = ev {
+                forks.push(f);
+            }
+        }
+        assert_eq!(forks.len(), 1);
+        assert_eq!(forks[0].first_block, 2);
+        assert_eq!(forks[0].orphaned_ids, [[2; 20], [3; 20]]);
+        assert_eq!(forks[0].ancestor_id, [1; 20]);
     }
 
     #[test]
