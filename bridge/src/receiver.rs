@@ -327,7 +327,7 @@ impl<'a> Assembler<'a> {
     /// fork notices applied); where it cannot say (a block number it lacks, the ring unreadable),
     /// as the fork notice read names them; else zero. The last one is always the ring's own.
     fn orphaned_ids(&self, fork: Option<&ForkMsg>, first: u64, last: u64) -> Vec<[u8; 20]> {
-        let held = ring_block_ids(self.publisher.path(), first);
+        let held = self.publisher.block_ids(first);
         let mut ids: Vec<[u8; 20]> = (first..=last)
             .map(|n| {
                 let from_ring = held.iter().find(|(b, _)| *b == n).map(|(_, id)| *id);
@@ -541,29 +541,6 @@ impl<'a> Assembler<'a> {
         }
         self.notice = None;
         Ok(())
-    }
-}
-
-/// Numbers and ids of the blocks of the ring at `path` from block `first` on, on the branch the
-/// ring ends with (empty if it cannot be read).
-fn ring_block_ids(path: &std::path::Path, first: u64) -> Vec<(u64, [u8; 20])> {
-    // Block ends only: a topic no op has keeps every op's payload uncopied.
-    let Ok(mut sub) = consumer_sdk::Subscriber::open(path).and_then(|b| {
-        b.topics(["block_ends_only"])
-            .start(consumer_sdk::Start::Block(first))
-    }) else {
-        return Vec::new();
-    };
-    let mut chain: Vec<(u64, [u8; 20])> = Vec::new();
-    loop {
-        match sub.try_recv() {
-            Ok(Some(consumer_sdk::Event::BlockEnd(end))) => chain.push((end.block, end.block_id)),
-            Ok(Some(consumer_sdk::Event::Fork(fork))) => {
-                chain.retain(|(n, _)| *n < fork.first_block);
-            }
-            Ok(Some(consumer_sdk::Event::Op(_))) => {}
-            Ok(None) | Err(_) => return chain,
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use consumer_sdk::{CreateOptions, Event, OpMeta, Publisher, Start, Subscriber, TopicId};
+use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
 
 use crate::block::DecodedBlock;
 use crate::sink::{Sink, SinkError};
@@ -159,29 +159,14 @@ impl Sink for RingSink {
         let Some(last) = self.publisher.last_block() else {
             return Vec::new();
         };
-        // Block ends only: a topic no op has keeps every op's payload uncopied.
         let first = last.saturating_sub(max.saturating_sub(1) as u64);
-        let open = |start| {
-            Subscriber::open(self.publisher.path())?
-                .topics(["block_ends_only"])
-                .start(start)
-        };
-        let Ok(mut sub) = open(Start::Block(first)).or_else(|_| open(Start::Earliest)) else {
-            return Vec::new();
-        };
-        let mut chain: Vec<(u64, String)> = Vec::new();
-        loop {
-            match sub.try_recv() {
-                Ok(Some(Event::BlockEnd(end))) => chain.push((end.block, hex(&end.block_id))),
-                Ok(Some(Event::Fork(fork))) => chain.retain(|(n, _)| *n < fork.first_block),
-                Ok(Some(Event::Op(_))) => {}
-                // Lapped while reading: what was read still holds.
-                Ok(None) | Err(_) => break,
-            }
-        }
-        chain.retain(|(_, id)| id.bytes().any(|b| b != b'0'));
-        let skip = chain.len().saturating_sub(max);
-        chain.split_off(skip)
+        self.publisher
+            .block_ids(first)
+            .into_iter()
+            // All zeros: the block's id was unknown when it was published.
+            .filter(|(_, id)| *id != [0; 20])
+            .map(|(n, id)| (n, hex(&id)))
+            .collect()
     }
 
     fn heartbeat(&mut self) {

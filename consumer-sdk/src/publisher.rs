@@ -180,6 +180,39 @@ impl Publisher {
         self.core.last_end()
     }
 
+    /// Numbers and ids of the committed blocks from block `first` on (or from the oldest the
+    /// ring still holds), oldest first, on the branch the ring ends with: the blocks a fork
+    /// notice orphaned are left out. What a writer that follows a chain needs to find where a
+    /// new branch forks off, or to name the blocks it orphans ([`Publisher::begin_fork`]).
+    /// Empty if the ring cannot be read (it is read like a subscriber reads it).
+    pub fn block_ids(&self, first: u64) -> Vec<(u64, [u8; 20])> {
+        let open = |start| {
+            crate::Subscriber::open(self.path())?
+                // No topic: ops are passed over unread, only block ends and notices come.
+                .topics(Vec::<String>::new())
+                .start(start)
+        };
+        let sub = match open(crate::Start::Block(first.max(1))) {
+            Err(Error::BlockGone { .. }) => open(crate::Start::Earliest),
+            other => other,
+        };
+        let Ok(mut sub) = sub else {
+            return Vec::new();
+        };
+        let mut chain: Vec<(u64, [u8; 20])> = Vec::new();
+        loop {
+            match sub.try_recv() {
+                Ok(Some(crate::Event::BlockEnd(end))) => chain.push((end.block, end.block_id)),
+                Ok(Some(crate::Event::Fork(fork))) => {
+                    chain.retain(|(n, _)| *n < fork.first_block);
+                }
+                Ok(Some(crate::Event::Op(_))) => {}
+                // Lapped meanwhile: what was read holds.
+                Ok(None) | Err(_) => return chain,
+            }
+        }
+    }
+
     /// The chain the ring records (`None`: created without one).
     pub fn chain(&self) -> Result<Option<Chain>, WriteError> {
         crate::chain::load_from_header(self.map.words()).map_err(WriteError::ChainRecord)

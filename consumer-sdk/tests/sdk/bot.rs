@@ -207,7 +207,7 @@ fn a_dead_broadcaster_is_reported_once_and_its_return_too() {
         bot.recv_timeout(Duration::from_millis(20)).unwrap();
     }
     assert_eq!(notices.count(down), 1, "{:?}", notices.all());
-    let mut p = Publisher::open(ring.name()).unwrap();
+    let mut p = crate::reopen(ring.name()).unwrap();
     publish(&mut p, 3);
     let back = |n: &Notice| matches!(n, Notice::ProducerBack { .. });
     while notices.count(back) == 0 {

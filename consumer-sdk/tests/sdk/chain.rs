@@ -28,7 +28,7 @@ fn a_ring_records_its_chain_for_publishers_and_subscribers() {
 
     // A later publisher of the same chain is accepted; one of another chain gets a typed error
     // naming both, and the ring keeps its chain.
-    let mut again = Publisher::open(ring.name()).expect("reopen");
+    let mut again = crate::reopen(ring.name()).expect("reopen");
     again.set_chain(&Chain::HIVE).expect("same chain");
     let err = again.set_chain(&Chain::STEEM).expect_err("another chain");
     assert_eq!(
@@ -71,7 +71,7 @@ fn a_corrupt_chain_record_is_an_error_not_a_chain() {
     let mut bytes = std::fs::read(ring.path()).expect("read");
     bytes[112..128].copy_from_slice(b"hive\0\0\0\0\0\0\0x\0\0\0\0");
     std::fs::write(ring.path(), &bytes).expect("write");
-    let mut p = Publisher::open(ring.name()).expect("reopen");
+    let mut p = crate::reopen(ring.name()).expect("reopen");
     assert!(matches!(p.chain(), Err(WriteError::ChainRecord(_))));
     assert!(matches!(
         p.set_chain(&Chain::HIVE),

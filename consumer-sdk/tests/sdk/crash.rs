@@ -67,7 +67,7 @@ fn env_u64(k: &str) -> u64 {
 /// Child role: publish blocks FROM..=TO into the existing ring RING, then commit one more block
 /// and stop for good after commit step STEP, once the file MARKER is created.
 pub fn crash_writer(ring: &str) {
-    let mut p = Publisher::open(ring).unwrap();
+    let mut p = crate::reopen(ring).unwrap();
     for b in env_u64("FROM")..=env_u64("TO") {
         publish(&mut p, b);
     }
@@ -94,7 +94,7 @@ pub fn crash_writer(ring: &str) {
 
 /// Child role: open RING, check its last block is FROM - 1, publish FROM..=TO as fast as it can.
 pub fn mixed_writer(ring: &str) {
-    let mut p = Publisher::open(ring).unwrap();
+    let mut p = crate::reopen(ring).unwrap();
     let from = env_u64("FROM");
     assert_eq!(p.last_block(), from.checked_sub(1).filter(|&b| b > 0));
     for b in from..=env_u64("TO") {

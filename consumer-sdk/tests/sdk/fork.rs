@@ -331,6 +331,22 @@ fn the_publisher_refuses_a_fork_that_does_not_name_its_newest_blocks() {
 }
 
 #[test]
+fn the_publisher_lists_the_ids_of_the_branch_the_ring_ends_with() {
+    let (_ring, p) = forked_ring();
+    let newest: Vec<(u64, [u8; 20])> = vec![
+        (1, id(1, 0)),
+        (2, id(2, 0)),
+        (3, id(3, 0)),
+        (4, id(4, 1)),
+        (5, id(5, 1)),
+        (6, id(6, 1)),
+    ];
+    assert_eq!(p.block_ids(1), newest);
+    assert_eq!(p.block_ids(5), newest[4..]);
+    assert_eq!(p.block_ids(7), []);
+}
+
+#[test]
 fn a_reopened_publisher_takes_over_a_ring_with_a_fork() {
     let (ring, p) = forked_ring();
     drop(p);

@@ -87,6 +87,25 @@ fn note_request(size: usize) {
 }
 
 /// Allocations (and reallocations) requested on this thread so far.
+/// `Publisher::open`, waiting up to two seconds while the writer's lock is held. Another test
+/// of this binary may be spawning a process at this very moment: the child holds a copy of
+/// every open file description of this process, a ring just dropped included, until it execs,
+/// and the lock belongs to the description, so a reopen right after a drop can find it held
+/// for that moment.
+pub fn reopen(ring: &str) -> Result<Publisher, consumer_sdk::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match Publisher::open(ring) {
+            Err(consumer_sdk::Error::WriterActive { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn alloc_count() -> u64 {
     COUNT.try_with(Cell::get).unwrap_or(0)
 }

@@ -738,8 +738,7 @@ impl World {
         drop(self.publisher.take());
         self.m.abort();
         self.m.epoch += 1;
-        let p =
-            Publisher::open(self.ring.name()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let p = crate::reopen(self.ring.name()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(p.last_block(), self.m.last());
         prop_assert_eq!(p.epoch(), self.m.epoch);
         self.publisher = Some(p);
@@ -1033,7 +1032,7 @@ fn the_publisher_refuses_misuse_with_typed_errors() {
         .topic(&format!("topic_{}", layout::TOPIC_SLOTS - 1))
         .expect("registered");
     drop(p);
-    let mut p = Publisher::open(ring.name()).expect("reopen with a full topic table");
+    let mut p = crate::reopen(ring.name()).expect("reopen with a full topic table");
     let mut sub = Subscriber::open(ring.name())
         .expect("open")
         .topics([format!("topic_{}", layout::TOPIC_SLOTS - 1)])
@@ -1083,7 +1082,7 @@ fn a_block_left_open_by_a_dead_publisher_is_never_seen() {
     drop(p);
     assert_eq!(reading.try_recv(), Ok(None));
 
-    let mut p = Publisher::open(ring.name()).expect("reopen");
+    let mut p = crate::reopen(ring.name()).expect("reopen");
     assert_eq!(p.last_block(), Some(7));
     assert_eq!(p.epoch(), 2);
     assert_eq!(reading.try_recv(), Ok(None));
@@ -1226,7 +1225,7 @@ fn resuming_after_a_cursor_survives_a_publisher_restart() {
     assert_eq!((handled[2].block, handled[2].index_in_block), (20, 0));
     drop(bot);
     drop(p);
-    let mut p = Publisher::open(ring.name()).expect("reopen");
+    let mut p = crate::reopen(ring.name()).expect("reopen");
     publish(&mut p, 50, &[("vote", 5)]);
     let cursor = file.load().expect("load").expect("saved");
     let mut bot = Subscriber::open(ring.name())
