@@ -577,6 +577,20 @@ mod tests {
     /// Feed `msgs` to an assembler over a fresh ring; what a reader of the ring then sees, as
     /// `(block, index)` for ops, `(block, u32::MAX)` for block ends, errors for reports.
     fn feed(msgs: Vec<Msg>) -> Vec<Result<(u64, u32), RecvError>> {
+        feed_events(msgs)
+            .into_iter()
+            .map(|ev| match ev {
+                Ok(Event::Op(o)) => Ok((o.block(), o.index_in_block())),
+                Ok(Event::BlockEnd(e)) => Ok((e.block, u32::MAX)),
+                Ok(Event::Fork(f)) => Err(f.into()),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
+    /// Feed `msgs` (each fork notice raising the branch) to an assembler over a fresh ring;
+    /// every event and report a reader of the ring then gets.
+    fn feed_events(msgs: Vec<Msg>) -> Vec<Result<Event, RecvError>> {
         let dir = tempfile::tempdir().unwrap();
         let ring = dir.path().join("r");
         let ring = ring.to_str().unwrap();
@@ -595,9 +609,7 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match sub.try_recv() {
-                Ok(Some(Event::Op(o))) => out.push(Ok((o.block(), o.index_in_block()))),
-                Ok(Some(Event::BlockEnd(e))) => out.push(Ok((e.block, u32::MAX))),
-                Ok(Some(Event::Fork(f))) => out.push(Err(f.into())),
+                Ok(Some(ev)) => out.push(Ok(ev)),
                 Ok(None) => return out,
                 Err(e) => out.push(Err(e)),
             }
@@ -675,39 +687,24 @@ mod tests {
         // Blocks 1..=3; then two notices before any block of the new branch: the first
         // orphaning 2..=3 (a branch the stream carried), the second 2..=2 of a branch that
         // never reached this ring. The ring's notice names the ring's own blocks 2 and 3.
-        let dir = tempfile::tempdir().unwrap();
-        let ring = dir.path().join("r");
-        let ring = ring.to_str().unwrap();
-        let mut publisher = Publisher::create(ring, &CreateOptions::default()).unwrap();
-        let mut topics = HashMap::new();
-        let mut a = Assembler::new(&mut publisher, &mut topics);
+        let mut msgs = Vec::new();
         for n in 1..=3 {
-            a.apply(op(n, 0), 0).unwrap();
-            a.apply(end(n, 1, n.checked_sub(1).filter(|&p| p > 0)), 0)
-                .unwrap();
+            msgs.extend([op(n, 0), end(n, 1, n.checked_sub(1).filter(|&p| p > 0))]);
         }
-        a.apply(fork(2, 3), 1).unwrap();
-        a.apply(
-            Msg::Fork(ForkMsg {
-                first: 2,
-                orphaned: vec![hex(&[0x77; 20])],
-                ancestor: hex(&[1; 20]),
-            }),
-            2,
-        )
-        .unwrap();
-        a.apply(op(2, 0), 2).unwrap();
-        a.apply(end_on(2, 1, Some(1), 0x40), 2).unwrap();
-        let mut sub = Subscriber::open(ring)
-            .unwrap()
-            .start(Start::Earliest)
-            .unwrap();
-        let mut forks = Vec::new();
-        while let Some(ev) = sub.try_recv().unwrap() {
-            if let Event::Fork(f) = ev {
-                forks.push(f);
-            }
-        }
+        msgs.push(fork(2, 3));
+        msgs.push(Msg::Fork(ForkMsg {
+            first: 2,
+            orphaned: vec![hex(&[0x77; 20])],
+            ancestor: hex(&[1; 20]),
+        }));
+        msgs.extend([op(2, 0), end_on(2, 1, Some(1), 0x40)]);
+        let forks: Vec<_> = feed_events(msgs)
+            .into_iter()
+            .filter_map(|ev| match ev {
+                Ok(Event::Fork(f)) => Some(f),
+                _ => None,
+            })
+            .collect();
         assert_eq!(forks.len(), 1);
         assert_eq!(forks[0].first_block, 2);
         assert_eq!(forks[0].orphaned_ids, [[2; 20], [3; 20]]);

@@ -224,7 +224,15 @@ async fn publish_loop(
     }
     let resume = sink.last_committed_block();
     let link = resume.and(sink.last_committed_link());
-    let recent = sink.recent_links(crate::follow::MAX_FORK_DEPTH);
+    // Where a fork point is looked for: only a head-mode follower or a replay (of a head-mode
+    // recording) can meet one, so the ring is read back for those alone.
+    let forks_possible =
+        matches!(config.source, Source::Replay { .. }) || config.mode == crate::config::Mode::Head;
+    let recent = if forks_possible {
+        sink.recent_links(crate::follow::MAX_FORK_DEPTH)
+    } else {
+        Vec::new()
+    };
     let mut stats = Stats {
         blocks: 0,
         ops: 0,

@@ -27,17 +27,7 @@ fn a_fork_crosses_the_bridge_and_both_bridges_resume_across_it() {
         })
         .collect();
     old.iter().for_each(|b| source.write(b));
-    let url = server.url();
-    let mut sender = Proc::new(
-        RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url],
-        dir.path().join("ring-to-nats.log"),
-    );
-    let mut receiver = Proc::new(
-        NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url],
-        dir.path().join("nats-to-ring.log"),
-    );
+    let (mut sender, mut receiver) = bridges(dir.path(), &server.url(), &src, &far);
     sender.start();
     receiver.start();
     let logs = Proc::logs_of(&[&sender, &receiver]);
@@ -146,17 +136,7 @@ fn lapped_before_a_fork(published: u64, fork: u64) {
     let (src, far) = (dir.path().join("src.ring"), dir.path().join("far.ring"));
     let mut source = Source::create(&src, 64 << 10);
     (1..=published).for_each(|n| source.write(&even_block(n, 0)));
-    let url = server.url();
-    let mut sender = Proc::new(
-        RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url],
-        dir.path().join("ring-to-nats.log"),
-    );
-    let mut receiver = Proc::new(
-        NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url],
-        dir.path().join("nats-to-ring.log"),
-    );
+    let (mut sender, mut receiver) = bridges(dir.path(), &server.url(), &src, &far);
     sender.start();
     receiver.start();
     let logs = Proc::logs_of(&[&sender, &receiver]);

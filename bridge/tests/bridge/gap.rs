@@ -16,17 +16,7 @@ fn a_lapped_sender_publishes_the_exact_loss_and_far_readers_get_it() {
     let mut source = Source::create(&src, 64 << 10);
     let blocks: Vec<_> = (1..=500).map(|n| model_block(5, n, 6, 300)).collect();
     blocks[..40].iter().for_each(|b| source.write(b));
-    let url = server.url();
-    let mut sender = Proc::new(
-        RING_TO_NATS,
-        &["--ring", src.to_str().unwrap(), "--nats", &url],
-        dir.path().join("ring-to-nats.log"),
-    );
-    let mut receiver = Proc::new(
-        NATS_TO_RING,
-        &["--ring", far.to_str().unwrap(), "--nats", &url],
-        dir.path().join("nats-to-ring.log"),
-    );
+    let (mut sender, mut receiver) = bridges(dir.path(), &server.url(), &src, &far);
     sender.start();
     receiver.start();
     let logs = Proc::logs_of(&[&sender, &receiver]);

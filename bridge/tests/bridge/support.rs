@@ -184,6 +184,22 @@ pub struct Proc {
 pub const RING_TO_NATS: &str = env!("CARGO_BIN_EXE_ring-to-nats");
 pub const NATS_TO_RING: &str = env!("CARGO_BIN_EXE_nats-to-ring");
 
+/// `ring-to-nats` from `src` and `nats-to-ring` into `far` through the server at `url`, with
+/// default settings and their logs in `dir` (not started yet).
+pub fn bridges(dir: &Path, url: &str, src: &Path, far: &Path) -> (Proc, Proc) {
+    let sender = Proc::new(
+        RING_TO_NATS,
+        &["--ring", src.to_str().unwrap(), "--nats", url],
+        dir.join("ring-to-nats.log"),
+    );
+    let receiver = Proc::new(
+        NATS_TO_RING,
+        &["--ring", far.to_str().unwrap(), "--nats", url],
+        dir.join("nats-to-ring.log"),
+    );
+    (sender, receiver)
+}
+
 impl Proc {
     pub fn new(bin: &'static str, args: &[&str], log: PathBuf) -> Proc {
         Proc {

@@ -94,6 +94,14 @@ pub(crate) struct ReaderCore {
     in_block: u32,
 }
 
+/// Native `u64` number `i` of a notice's payload (0 past its end; lengths are checked apart).
+fn payload_word(payload: &[u8], i: usize) -> u64 {
+    payload
+        .get(i * 8..i * 8 + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
 /// Give up finding a valid record after this many laps in a row (and try again on the next
 /// poll: a reader never fails because the writer is fast).
 const MAX_RECOVERY_ATTEMPTS: usize = 64;
@@ -302,13 +310,11 @@ impl ReaderCore {
                     }
                     self.payload = self.copied_payload(self.pos, h.len);
                     let payload = self.payload();
-                    let word = |i: usize| {
-                        payload
-                            .get(i * 8..i * 8 + 8)
-                            .and_then(|b| b.try_into().ok())
-                            .map_or(0, u64::from_ne_bytes)
-                    };
-                    let (from, to, ops) = (word(0), word(1), word(2));
+                    let (from, to, ops) = (
+                        payload_word(payload, 0),
+                        payload_word(payload, 1),
+                        payload_word(payload, 2),
+                    );
                     if from > to || to >= h.block {
                         return Err(corrupt(
                             self.pos,
@@ -330,10 +336,7 @@ impl ReaderCore {
                     }
                     self.payload = self.copied_payload(self.pos, h.len);
                     let payload = self.payload();
-                    let word = |i: usize| {
-                        u64::from_ne_bytes(payload[i * 8..i * 8 + 8].try_into().unwrap_or_default())
-                    };
-                    let (first, last) = (word(0), word(1));
+                    let (first, last) = (payload_word(payload, 0), payload_word(payload, 1));
                     let sound = first == h.block
                         && first <= last
                         && last - first < layout::FORK_MAX_BLOCKS

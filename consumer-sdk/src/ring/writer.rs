@@ -195,6 +195,8 @@ impl WriterCore {
                 }
                 Some(Kind::Fork) => {
                     // It orphans the blocks from its own number through the last one before it.
+                    // Relaxed: the writer's lock is held and no other writer runs; these
+                    // committed words are only read, like the headers above.
                     let word = |i: usize| {
                         ring.words
                             .get(ring.data_word(pos) + 8 + i)

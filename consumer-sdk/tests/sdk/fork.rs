@@ -626,14 +626,6 @@ proptest::proptest! {
             proptest::prop_assert_eq!(&model, &truth);
         }
     }
-}
-
-proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config {
-        cases: 300,
-        failure_persistence: None,
-        ..Default::default()
-    })]
 
     /// Whatever blocks and forks were written: a reader from the start, each step allowed by
     /// the chain, ends with the writer's chain; so does a bot resumed after any block end or
