@@ -29,7 +29,7 @@ pub enum JsonError {
 }
 
 /// Where one value's text lies in the input, and where its next sibling sits on the tape.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     start: u32,
     end: u32,
@@ -43,6 +43,9 @@ pub(crate) struct Doc<'d> {
     raw: &'d [u8],
     nodes: &'d [Node<'d>],
     spans: &'d [Span],
+    /// Whether the input has whitespace outside strings. Nodes send compact JSON, so a value is
+    /// usually handed out by copying its bytes as they are.
+    spaced: bool,
 }
 
 /// A handle to one value of a [`Doc`].
@@ -82,22 +85,104 @@ impl Kind {
 ///
 /// simd-json parses in place, so the input is copied into a scratch buffer first; the spans
 /// always refer to `raw` itself.
+///
+/// The buffers this needs (the scratch copy, simd-json's own, the tape and the span table) are
+/// kept per thread between documents, so parsing block after block allocates nothing once they
+/// have grown to a block's size; buffers grown past [`KEEP_BUFFERS_UP_TO`] by a larger document
+/// are freed after it.
 pub(crate) fn with_doc<R, E: From<JsonError>>(
     raw: &[u8],
     f: impl FnOnce(Val<'_>) -> Result<R, E>,
 ) -> Result<R, E> {
-    if u32::try_from(raw.len()).is_err() {
-        return Err(JsonError::TooLarge(raw.len()).into());
+    with_parser(raw.len(), |parser| {
+        parser.parse(raw, |nodes, spans, open| {
+            let spaced = scan(raw, nodes, spans, open)?;
+            let doc = Doc {
+                raw,
+                nodes,
+                spans,
+                spaced,
+            };
+            f(Val { doc, idx: 0 })
+        })
+    })
+}
+
+/// Runs `parse` with this thread's parser buffers, for a document of `len` bytes.
+fn with_parser<R, E: From<JsonError>>(
+    len: usize,
+    parse: impl FnOnce(&mut Parser) -> Result<R, E>,
+) -> Result<R, E> {
+    if u32::try_from(len).is_err() {
+        return Err(JsonError::TooLarge(len).into());
     }
-    let mut scratch = raw.to_vec();
-    let tape = simd_json::to_tape(&mut scratch).map_err(|e| JsonError::Invalid(e.to_string()))?;
-    let spans = scan(raw, &tape.0)?;
-    let doc = Doc {
-        raw,
-        nodes: &tape.0,
-        spans: &spans,
-    };
-    f(Val { doc, idx: 0 })
+    // Taken out of the thread's slot for the call: a nested call (none today) would find the
+    // slot empty and use buffers of its own.
+    let mut parser = PARSER.take().unwrap_or_default();
+    let result = parse(&mut parser);
+    if len <= KEEP_BUFFERS_UP_TO {
+        PARSER.set(Some(parser));
+    }
+    result
+}
+
+/// Documents up to this size leave their buffers to the next one on the same thread (a
+/// today-sized block is about 100 KB; a `get_block_range` answer is parsed block by block).
+pub(crate) const KEEP_BUFFERS_UP_TO: usize = 1 << 20;
+
+thread_local! {
+    static PARSER: std::cell::Cell<Option<Parser>> = const { std::cell::Cell::new(None) };
+}
+
+/// Buffers reused from one document to the next.
+struct Parser {
+    scratch: Vec<u8>,
+    buffers: simd_json::Buffers,
+    /// Always empty between documents ([`simd_json::Tape::reset`] frees it of any borrow).
+    tape: Option<simd_json::Tape<'static>>,
+    spans: Vec<Span>,
+    open: Vec<usize>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser {
+            scratch: Vec::new(),
+            buffers: simd_json::Buffers::new(0),
+            tape: None,
+            spans: Vec::new(),
+            open: Vec::new(),
+        }
+    }
+}
+
+impl Parser {
+    /// Copies `text` to the scratch buffer, has simd-json lay it out as a tape and runs `f` on
+    /// the tape with the span table and work stack to fill.
+    fn parse<R, E: From<JsonError>>(
+        &mut self,
+        text: &[u8],
+        f: impl FnOnce(&[Node<'_>], &mut Vec<Span>, &mut Vec<usize>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let Parser {
+            scratch,
+            buffers,
+            tape: kept,
+            spans,
+            open,
+        } = self;
+        scratch.clear();
+        scratch.extend_from_slice(text);
+        let mut tape = kept
+            .take()
+            .map_or_else(|| simd_json::Tape(Vec::new()), simd_json::Tape::reset);
+        let result = match simd_json::fill_tape(scratch, buffers, &mut tape) {
+            Err(e) => Err(JsonError::Invalid(e.to_string()).into()),
+            Ok(()) => f(&tape.0, spans, open),
+        };
+        *kept = Some(tape.reset());
+        result
+    }
 }
 
 fn is_ws(b: u8) -> bool {
@@ -116,77 +201,121 @@ fn string_end(raw: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// Walks `raw` (already accepted by simd-json) and returns one span per tape node.
-fn scan(raw: &[u8], nodes: &[Node<'_>]) -> Result<Vec<Span>, JsonError> {
-    let mut spans: Vec<Span> = Vec::with_capacity(nodes.len());
-    let mut open: Vec<usize> = Vec::new();
-    let mut i = 0usize;
-    let mismatch = |at: usize| JsonError::Structure(at);
-    let to_u32 = |v: usize| u32::try_from(v).map_err(|_| JsonError::TooLarge(raw.len()));
-    while i < raw.len() {
-        let b = raw[i];
-        match b {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' => i += 1,
+/// Walks the value that starts at `at` (its first byte, not whitespace) and appends one span
+/// per value in it, in document order, which is simd-json's tape order; `next` counts from the
+/// first span appended. Sets `spaced` on meeting whitespace outside strings. Returns the offset
+/// just past the value, or `None` when the text does not have the shape of a value at a glance
+/// (brackets are counted, strings skipped whole, nothing else is checked: a parser validates
+/// the same text and [`check_spans`] compares both walks).
+fn scan_value(
+    raw: &[u8],
+    mut at: usize,
+    spans: &mut Vec<Span>,
+    open: &mut Vec<usize>,
+    spaced: &mut bool,
+) -> Option<usize> {
+    let base = spans.len();
+    let offset = |v: usize| u32::try_from(v).ok();
+    open.clear();
+    loop {
+        match *raw.get(at)? {
+            b' ' | b'\t' | b'\n' | b'\r' if !open.is_empty() => {
+                *spaced = true;
+                at += 1;
+                continue;
+            }
+            b',' | b':' if !open.is_empty() => {
+                at += 1;
+                continue;
+            }
             b'{' | b'[' => {
-                let at = spans.len();
-                let expected = match nodes.get(at) {
-                    Some(Node::Object { .. }) => b'{',
-                    Some(Node::Array { .. }) => b'[',
-                    _ => return Err(mismatch(at)),
-                };
-                if expected != b {
-                    return Err(mismatch(at));
-                }
-                open.push(at);
+                open.push(spans.len());
                 spans.push(Span {
-                    start: to_u32(i)?,
+                    start: offset(at)?,
                     end: 0,
                     next: 0,
                 });
-                i += 1;
+                at += 1;
+                continue;
             }
             b'}' | b']' => {
-                let at = open.pop().ok_or(mismatch(spans.len()))?;
-                let next = to_u32(spans.len())?;
-                let span = spans.get_mut(at).ok_or(mismatch(at))?;
-                span.end = to_u32(i + 1)?;
+                let index = open.pop()?;
+                let next = offset(spans.len() - base)?;
+                let span = &mut spans[index];
+                span.end = offset(at + 1)?;
                 span.next = next;
-                i += 1;
+                at += 1;
             }
             b'"' => {
-                let at = spans.len();
-                if !matches!(nodes.get(at), Some(Node::String(_))) {
-                    return Err(mismatch(at));
-                }
-                let end = string_end(raw, i).ok_or(mismatch(at))?;
+                let end = string_end(raw, at)?;
                 spans.push(Span {
-                    start: to_u32(i)?,
-                    end: to_u32(end)?,
-                    next: to_u32(at + 1)?,
+                    start: offset(at)?,
+                    end: offset(end)?,
+                    next: offset(spans.len() + 1 - base)?,
                 });
-                i = end;
+                at = end;
             }
+            b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' => return None,
             _ => {
-                let at = spans.len();
-                if !matches!(nodes.get(at), Some(Node::Static(_))) {
-                    return Err(mismatch(at));
-                }
-                let start = i;
-                while i < raw.len() && !is_ws(raw[i]) && !matches!(raw[i], b',' | b']' | b'}') {
-                    i += 1;
-                }
+                let len = raw[at..]
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b'}' | b']' | b':') || is_ws(b))
+                    .unwrap_or(raw.len() - at);
                 spans.push(Span {
-                    start: to_u32(start)?,
-                    end: to_u32(i)?,
-                    next: to_u32(at + 1)?,
+                    start: offset(at)?,
+                    end: offset(at + len)?,
+                    next: offset(spans.len() + 1 - base)?,
                 });
+                at += len;
             }
         }
+        if open.is_empty() {
+            return Some(at);
+        }
     }
-    if !open.is_empty() || spans.len() != nodes.len() {
-        return Err(mismatch(spans.len()));
+}
+
+/// Checks that the spans of a walk match simd-json's tape of the same text node for node: as
+/// many, and each of the kind the byte it starts at says.
+fn check_spans(raw: &[u8], nodes: &[Node<'_>], spans: &[Span]) -> Result<(), JsonError> {
+    if nodes.len() != spans.len() {
+        return Err(JsonError::Structure(nodes.len().min(spans.len())));
     }
-    Ok(spans)
+    for (at, (node, span)) in nodes.iter().zip(spans).enumerate() {
+        let first = raw.get(span.start as usize).copied();
+        let agrees = match node {
+            Node::Object { .. } => first == Some(b'{'),
+            Node::Array { .. } => first == Some(b'['),
+            Node::String(_) => first == Some(b'"'),
+            Node::Static(_) => first.is_some_and(|b| !matches!(b, b'{' | b'[' | b'"')),
+        };
+        if !agrees {
+            return Err(JsonError::Structure(at));
+        }
+    }
+    Ok(())
+}
+
+/// Walks a whole document `raw` (already accepted by simd-json) into `spans`; says whether it
+/// met whitespace outside strings.
+fn scan(
+    raw: &[u8],
+    nodes: &[Node<'_>],
+    spans: &mut Vec<Span>,
+    open: &mut Vec<usize>,
+) -> Result<bool, JsonError> {
+    spans.clear();
+    spans.reserve(nodes.len());
+    let start = skip_ws(raw, 0);
+    let mut spaced = start > 0;
+    let end = scan_value(raw, start, spans, open, &mut spaced)
+        .ok_or(JsonError::Structure(spans.len()))?;
+    if skip_ws(raw, end) != raw.len() {
+        return Err(JsonError::Structure(spans.len()));
+    }
+    spaced |= end < raw.len();
+    check_spans(raw, nodes, spans)?;
+    Ok(spaced)
 }
 
 impl<'d> Val<'d> {
@@ -219,7 +348,11 @@ impl<'d> Val<'d> {
 
     /// The value's text with the whitespace outside strings removed; nothing else changes.
     pub(crate) fn compact(&self) -> Vec<u8> {
-        compact(self.raw())
+        if self.doc.spaced {
+            compact(self.raw())
+        } else {
+            self.raw().to_vec()
+        }
     }
 
     /// The string's content, unescaped.
@@ -307,21 +440,28 @@ impl<'d> Val<'d> {
 }
 
 /// Where the elements of an array inside a document lie, found without parsing them (see
-/// [`split_array`]).
+/// [`split_array`]), with the span of every value inside them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Split {
     /// The array, brackets included.
     pub(crate) array: std::ops::Range<usize>,
     /// Each element, from its first byte to just past its last.
     pub(crate) elements: Vec<std::ops::Range<usize>>,
+    /// Where each element's spans lie in `spans`.
+    element_spans: Vec<std::ops::Range<usize>>,
+    /// The spans of every element, one after the other, each element's counted from its own.
+    spans: Vec<Span>,
+    /// Whitespace outside strings somewhere in the elements.
+    spaced: bool,
 }
 
 /// Finds the array at `keys` (object keys from the root: `["result", "blocks"]`) in `raw` and
 /// the byte range of each of its elements, looking only at the structure: strings are skipped
 /// whole and nothing inside the elements is validated. `None` when the text does not have that
 /// shape at a glance (the caller then parses it whole, which says what is wrong). Each element
-/// is meant to be parsed on its own, and the rest with the array emptied: a large answer is
-/// then parsed in pieces that stay in the caches.
+/// is meant to be parsed on its own ([`with_element`]), and the rest with the array emptied: a
+/// large answer is then parsed in pieces that stay in the caches, and this one walk over the
+/// elements is the only one ([`with_element`] checks its spans against the parser's tape).
 pub(crate) fn split_array(raw: &[u8], keys: &[&str]) -> Option<Split> {
     let mut at = skip_ws(raw, 0);
     for key in keys {
@@ -330,30 +470,59 @@ pub(crate) fn split_array(raw: &[u8], keys: &[&str]) -> Option<Split> {
     if raw.get(at) != Some(&b'[') {
         return None;
     }
+    let mut split = Split {
+        array: at..at,
+        elements: Vec::new(),
+        element_spans: Vec::new(),
+        spans: Vec::with_capacity(raw.len() / 16),
+        spaced: false,
+    };
     let start = at;
-    let mut elements = Vec::new();
+    let mut open = Vec::new();
     at = skip_ws(raw, at + 1);
     if raw.get(at) == Some(&b']') {
-        return Some(Split {
-            array: start..at + 1,
-            elements,
-        });
+        split.array = start..at + 1;
+        return Some(split);
     }
     loop {
-        let end = value_end(raw, at)?;
-        elements.push(at..end);
+        let first_span = split.spans.len();
+        let end = scan_value(raw, at, &mut split.spans, &mut open, &mut split.spaced)?;
+        split.elements.push(at..end);
+        split.element_spans.push(first_span..split.spans.len());
         at = skip_ws(raw, end);
         match raw.get(at)? {
             b',' => at = skip_ws(raw, at + 1),
             b']' => {
-                return Some(Split {
-                    array: start..at + 1,
-                    elements,
-                });
+                split.array = start..at + 1;
+                return Some(split);
             }
             _ => return None,
         }
     }
+}
+
+/// Parses element `index` of `split` (found in `raw`) and runs `f` on it, as [`with_doc`] does
+/// for a whole document.
+pub(crate) fn with_element<R, E: From<JsonError>>(
+    raw: &[u8],
+    split: &Split,
+    index: usize,
+    f: impl FnOnce(Val<'_>) -> Result<R, E>,
+) -> Result<R, E> {
+    let text = split.elements[index].clone();
+    let spans = &split.spans[split.element_spans[index].clone()];
+    with_parser(text.len(), |parser| {
+        parser.parse(&raw[text], |nodes, _, _| {
+            check_spans(raw, nodes, spans)?;
+            let doc = Doc {
+                raw,
+                nodes,
+                spans,
+                spaced: split.spaced,
+            };
+            f(Val { doc, idx: 0 })
+        })
+    })
 }
 
 fn skip_ws(raw: &[u8], mut at: usize) -> usize {
@@ -562,8 +731,23 @@ mod tests {
             text(split.array.clone()),
             r#"[ {"a":"[\"]"} , [1,2],"s" ,3 ]"#
         );
-        let elements: Vec<String> = split.elements.into_iter().map(text).collect();
+        let elements: Vec<String> = split.elements.iter().cloned().map(text).collect();
         assert_eq!(elements, [r#"{"a":"[\"]"}"#, "[1,2]", r#""s""#, "3"]);
+        let member = with_element::<_, JsonError>(raw, &split, 0, |v| {
+            Ok(v.get("a").unwrap().raw().to_vec())
+        });
+        assert_eq!(member.unwrap(), br#""[\"]""#);
+        assert_eq!(
+            with_element::<_, JsonError>(raw, &split, 1, |v| Ok(v.compact())).unwrap(),
+            b"[1,2]"
+        );
+        // An element that only looks like a value is refused when it is parsed.
+        let bad = br#"{"result":{"blocks":[{"a":1,}, 2]}}"#;
+        let split = split_array(bad, &["result", "blocks"]).unwrap();
+        assert!(matches!(
+            with_element::<(), JsonError>(bad, &split, 0, |_| Ok(())),
+            Err(JsonError::Invalid(_))
+        ));
         let empty = split_array(br#"{"result":{"blocks":[ ]}}"#, &["result", "blocks"]).unwrap();
         assert!(empty.elements.is_empty());
         for bad in [
@@ -648,10 +832,23 @@ mod tests {
             let split = split_array(raw, &["result", "blocks"])
                 .ok_or_else(|| TestCaseError::fail("no split"))?;
             prop_assert_eq!(split.elements.len(), items.len());
-            for (range, item) in split.elements.iter().zip(&items) {
+            for (i, (range, item)) in split.elements.iter().zip(&items).enumerate() {
                 let parsed: serde_json::Value = serde_json::from_slice(&raw[range.clone()])
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(&parsed, item);
+                // Parsed on its own with the spans of the split's walk: every value's text.
+                let compacted = with_element::<_, JsonError>(raw, &split, i, |v| Ok(v.compact()))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(compacted, serde_json::to_vec(item).unwrap());
+                let doc_spans = with_doc::<_, JsonError>(&raw[range.clone()], |v| {
+                    Ok(v.doc.spans.iter().map(|s| (s.end - s.start, s.next)).collect::<Vec<_>>())
+                })
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let element_spans = with_element::<_, JsonError>(raw, &split, i, |v| {
+                    Ok(v.doc.spans.iter().map(|s| (s.end - s.start, s.next)).collect::<Vec<_>>())
+                })
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(element_spans, doc_spans);
             }
         }
 

@@ -700,12 +700,9 @@ impl NodeClient {
             ))));
         }
         Some(
-            split
-                .elements
-                .iter()
-                .enumerate()
-                .map(|(i, range)| {
-                    json::with_doc(&bytes[range.clone()], |b| {
+            (0..split.elements.len())
+                .map(|i| {
+                    json::with_element(bytes, &split, i, |b| {
                         fetched(
                             b,
                             &format!("result.blocks[{i}]"),
