@@ -33,6 +33,8 @@
 //! `block.transactions[3].operations[0]`), never a panic.
 
 use crate::json::{self, JsonError, Kind, Val};
+use bytes::Bytes;
+use compact_str::CompactString;
 use std::fmt::Display;
 
 /// One block, reduced to what the ring carries.
@@ -60,12 +62,14 @@ pub struct DecodedOp {
     pub trx_id: [u8; 20],
     /// Index of the operation in its transaction (`op_in_trx` for virtual operations).
     pub op_index: u32,
-    /// Operation type without the `_operation` suffix, e.g. `vote`.
-    pub topic: String,
+    /// Operation type without the `_operation` suffix, e.g. `vote` (held inline, without an
+    /// allocation, up to 24 bytes).
+    pub topic: CompactString,
     /// True for virtual operations (from `get_ops_in_block`).
     pub virtual_op: bool,
-    /// The operation body as compact JSON, as the node sent it.
-    pub body: Vec<u8>,
+    /// The operation body as compact JSON, as the node sent it: usually a slice of the node's
+    /// answer itself (shared, not copied).
+    pub body: Bytes,
 }
 
 /// Why a block or an operation list could not be decoded.
@@ -264,7 +268,7 @@ pub fn parse_timestamp(s: &str) -> Option<u32> {
 }
 
 /// Decodes one operation in either encoding into (topic, compact body).
-fn op_from(v: Val<'_>, path: impl Display + Copy) -> Result<(String, Vec<u8>), DecodeError> {
+fn op_from(v: Val<'_>, path: impl Display + Copy) -> Result<(CompactString, Bytes), DecodeError> {
     const EXPECTED: &str = "an operation ([type, body] or {\"type\", \"value\"})";
     let (type_name, body, body_path) = match v.kind() {
         Kind::Array => {
@@ -302,7 +306,7 @@ fn op_from(v: Val<'_>, path: impl Display + Copy) -> Result<(String, Vec<u8>), D
     if body.kind() != Kind::Object {
         return Err(type_error(body_path, "an object", body));
     }
-    Ok((topic.to_owned(), body.compact()))
+    Ok((CompactString::new(topic), body.shared()))
 }
 
 pub(crate) fn block_from(root: Val<'_>, path: &str) -> Result<DecodedBlock, DecodeError> {
@@ -514,7 +518,7 @@ mod tests {
         assert_eq!(op.trx_id[0], 0xef);
         assert_eq!(op.trx_id[19], 0x13);
         assert_eq!(
-            op.body,
+            &op.body[..],
             br#"{"voter":"a","weight":10000,"big":18446744073709551615,"f":1.50,"s":"\u00e9\/x"}"#
         );
     }
@@ -537,7 +541,7 @@ mod tests {
         assert_eq!(op.topic, "custom_json");
         assert_eq!(op.trx_id[19], 1);
         assert_eq!(
-            op.body,
+            &op.body[..],
             br#"{"z":1,"a":[1,2],"json":"[\"x\", {\"y\": 1}]"}"#
         );
     }
@@ -626,7 +630,7 @@ mod tests {
         let obj = r#"{"ops":[{"block":7,"op":{"type":"producer_reward_operation","value":{"producer":"x"}},"op_in_trx":0,"trx_id":"0000000000000000000000000000000000000000","trx_in_block":0,"virtual_op":false}]}"#;
         let ops = decode_ops_in_block(obj.as_bytes(), 7).unwrap();
         assert!(!ops[0].virtual_op);
-        assert_eq!(ops[0].body, br#"{"producer":"x"}"#);
+        assert_eq!(&ops[0].body[..], br#"{"producer":"x"}"#);
         let wrong_block = decode_ops_in_block(obj.as_bytes(), 8)
             .unwrap_err()
             .to_string();

@@ -12,6 +12,7 @@
 //! The scanner only ever sees input simd-json has accepted, and it still checks every index: a
 //! disagreement between the two walks is an error, never a panic.
 
+use bytes::Bytes;
 use simd_json::{Node, StaticNode};
 
 /// Why a document could not be read.
@@ -41,6 +42,9 @@ struct Span {
 #[derive(Clone, Copy)]
 pub(crate) struct Doc<'d> {
     raw: &'d [u8],
+    /// The buffer `raw` is, when the caller has it as shared bytes: values are then handed out
+    /// as slices of it ([`Val::shared`]) instead of copies.
+    owner: Option<&'d Bytes>,
     nodes: &'d [Node<'d>],
     spans: &'d [Span],
     /// Whether the input has whitespace outside strings. Nodes send compact JSON, so a value is
@@ -94,11 +98,28 @@ pub(crate) fn with_doc<R, E: From<JsonError>>(
     raw: &[u8],
     f: impl FnOnce(Val<'_>) -> Result<R, E>,
 ) -> Result<R, E> {
+    parse_doc(raw, None, f)
+}
+
+/// [`with_doc`] on shared bytes: [`Val::shared`] hands out slices of `bytes`, not copies.
+pub(crate) fn with_shared_doc<R, E: From<JsonError>>(
+    bytes: &Bytes,
+    f: impl FnOnce(Val<'_>) -> Result<R, E>,
+) -> Result<R, E> {
+    parse_doc(bytes, Some(bytes), f)
+}
+
+fn parse_doc<R, E: From<JsonError>>(
+    raw: &[u8],
+    owner: Option<&Bytes>,
+    f: impl FnOnce(Val<'_>) -> Result<R, E>,
+) -> Result<R, E> {
     with_parser(raw.len(), |parser| {
         parser.parse(raw, |nodes, spans, open| {
             let spaced = scan(raw, nodes, spans, open)?;
             let doc = Doc {
                 raw,
+                owner,
                 nodes,
                 spans,
                 spaced,
@@ -355,6 +376,18 @@ impl<'d> Val<'d> {
         }
     }
 
+    /// [`Val::compact`] as shared bytes: a slice of the document's buffer when it was parsed
+    /// from shared bytes and has nothing to drop, else a copy.
+    pub(crate) fn shared(&self) -> Bytes {
+        match self.doc.owner {
+            Some(owner) if !self.doc.spaced => {
+                let span = self.span();
+                owner.slice(span.start as usize..span.end as usize)
+            }
+            _ => Bytes::from(self.compact()),
+        }
+    }
+
     /// The string's content, unescaped.
     pub(crate) fn as_str(&self) -> Option<&'d str> {
         match self.node() {
@@ -504,7 +537,7 @@ pub(crate) fn split_array(raw: &[u8], keys: &[&str]) -> Option<Split> {
 /// Parses element `index` of `split` (found in `raw`) and runs `f` on it, as [`with_doc`] does
 /// for a whole document.
 pub(crate) fn with_element<R, E: From<JsonError>>(
-    raw: &[u8],
+    raw: &Bytes,
     split: &Split,
     index: usize,
     f: impl FnOnce(Val<'_>) -> Result<R, E>,
@@ -516,6 +549,7 @@ pub(crate) fn with_element<R, E: From<JsonError>>(
             check_spans(raw, nodes, spans)?;
             let doc = Doc {
                 raw,
+                owner: Some(raw),
                 nodes,
                 spans,
                 spaced: split.spaced,
@@ -724,7 +758,9 @@ mod tests {
     // report, so shrinking does not print one report per case tried.
     #[test]
     fn split_array_finds_the_elements_and_refuses_other_shapes() {
-        let raw = br#" {"jsonrpc":"2.0", "result" : {"x": [1, {"]":"}"}], "blocks": [ {"a":"[\"]"} , [1,2],"s" ,3 ]}, "id":1}"#;
+        let raw = &Bytes::from_static(
+            br#" {"jsonrpc":"2.0", "result" : {"x": [1, {"]":"}"}], "blocks": [ {"a":"[\"]"} , [1,2],"s" ,3 ]}, "id":1}"#,
+        );
         let split = split_array(raw, &["result", "blocks"]).unwrap();
         let text = |r: std::ops::Range<usize>| std::str::from_utf8(&raw[r]).unwrap().to_owned();
         assert_eq!(
@@ -742,7 +778,7 @@ mod tests {
             b"[1,2]"
         );
         // An element that only looks like a value is refused when it is parsed.
-        let bad = br#"{"result":{"blocks":[{"a":1,}, 2]}}"#;
+        let bad = &Bytes::from_static(br#"{"result":{"blocks":[{"a":1,}, 2]}}"#);
         let split = split_array(bad, &["result", "blocks"]).unwrap();
         assert!(matches!(
             with_element::<(), JsonError>(bad, &split, 0, |_| Ok(())),
@@ -828,7 +864,7 @@ mod tests {
             } else {
                 serde_json::to_string(&doc).unwrap()
             };
-            let raw = text.as_bytes();
+            let raw = &Bytes::from(text.into_bytes());
             let split = split_array(raw, &["result", "blocks"])
                 .ok_or_else(|| TestCaseError::fail("no split"))?;
             prop_assert_eq!(split.elements.len(), items.len());
@@ -839,7 +875,14 @@ mod tests {
                 // Parsed on its own with the spans of the split's walk: every value's text.
                 let compacted = with_element::<_, JsonError>(raw, &split, i, |v| Ok(v.compact()))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert_eq!(compacted, serde_json::to_vec(item).unwrap());
+                prop_assert_eq!(&compacted, &serde_json::to_vec(item).unwrap());
+                // Shared: a slice of the answer itself unless whitespace had to go.
+                let shared = with_element::<_, JsonError>(raw, &split, i, |v| Ok(v.shared()))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&shared[..], &compacted[..]);
+                if !pretty && !shared.is_empty() {
+                    prop_assert!(raw.as_ptr_range().contains(&shared.as_ptr()));
+                }
                 let doc_spans = with_doc::<_, JsonError>(&raw[range.clone()], |v| {
                     Ok(v.doc.spans.iter().map(|s| (s.end - s.start, s.next)).collect::<Vec<_>>())
                 })

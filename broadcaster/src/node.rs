@@ -23,6 +23,7 @@ use consumer_sdk::ChainId;
 
 use crate::block::{self, DecodeError, DecodedBlock, DecodedOp};
 use crate::json::{self, JsonError, Kind, Val};
+use bytes::Bytes;
 
 /// Most blocks `block_api.get_block_range` returns in one call.
 pub const MAX_RANGE: u32 = 1000;
@@ -388,10 +389,10 @@ fn answer<R>(
     method: Method,
     status: reqwest::StatusCode,
     id: u64,
-    bytes: &[u8],
+    bytes: &Bytes,
     extract: impl FnOnce(Val<'_>) -> Result<R, NodeError>,
 ) -> Result<R, NodeError> {
-    let parsed = json::with_doc(bytes, |root| {
+    let parsed = json::with_shared_doc(bytes, |root| {
         if root.kind() != Kind::Object {
             return Err(NodeError::Malformed(format!(
                 "expected a JSON-RPC object, found {}",
@@ -557,7 +558,7 @@ impl NodeClient {
         &self,
         method: Method,
         params: serde_json::Value,
-    ) -> Result<(reqwest::StatusCode, u64, Vec<u8>), NodeError> {
+    ) -> Result<(reqwest::StatusCode, u64, Bytes), NodeError> {
         // Relaxed: the id only has to differ between calls; nothing is ordered by it.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method.name(), "params": params});
@@ -591,7 +592,8 @@ impl NodeClient {
             None => return Err(NodeError::Status(status.as_u16())),
             Some(_) => {}
         }
-        Ok((status, id, bytes))
+        // Op bodies are handed on as slices of this buffer, not copies.
+        Ok((status, id, Bytes::from(bytes)))
     }
 
     /// One block by number with `condenser_api.get_block` or `block_api.get_block`;
@@ -680,7 +682,7 @@ impl NodeClient {
         &self,
         status: reqwest::StatusCode,
         id: u64,
-        bytes: &[u8],
+        bytes: &Bytes,
         first: u64,
         count: u32,
     ) -> Option<Result<Vec<FetchedBlock>, NodeError>> {
@@ -689,6 +691,7 @@ impl NodeClient {
         envelope.extend_from_slice(&bytes[..split.array.start]);
         envelope.extend_from_slice(b"[]");
         envelope.extend_from_slice(&bytes[split.array.end..]);
+        let envelope = Bytes::from(envelope);
         answer(Method::BlockApiGetBlockRange, status, id, &envelope, |_| {
             Ok(())
         })

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use compact_str::CompactString;
 use consumer_sdk::{CreateOptions, OpMeta, Publisher, TopicId};
 
 use crate::block::DecodedBlock;
@@ -12,7 +13,10 @@ use crate::sink::{Sink, SinkError};
 #[derive(Debug)]
 pub struct RingSink {
     publisher: Publisher,
-    topics: HashMap<String, TopicId>,
+    topics: HashMap<CompactString, TopicId>,
+    /// The topic of the previous op: ops of one topic come in runs, and a run then needs no
+    /// lookup.
+    last_topic: Option<(CompactString, TopicId)>,
 }
 
 impl RingSink {
@@ -39,6 +43,7 @@ impl RingSink {
         Ok(RingSink {
             publisher,
             topics: HashMap::new(),
+            last_topic: None,
         })
     }
 
@@ -70,11 +75,18 @@ impl RingSink {
             }
         }
         for op in &block.ops {
-            let topic = match self.topics.get(&op.topic) {
-                Some(&t) => t,
-                None => {
-                    let t = self.publisher.topic(&op.topic)?;
-                    self.topics.insert(op.topic.clone(), t);
+            let topic = match &self.last_topic {
+                Some((name, t)) if *name == op.topic => *t,
+                _ => {
+                    let t = match self.topics.get(op.topic.as_str()) {
+                        Some(&t) => t,
+                        None => {
+                            let t = self.publisher.topic(&op.topic)?;
+                            self.topics.insert(op.topic.clone(), t);
+                            t
+                        }
+                    };
+                    self.last_topic = Some((op.topic.clone(), t));
                     t
                 }
             };

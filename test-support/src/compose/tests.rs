@@ -102,7 +102,7 @@ fn the_op_mix_follows_the_weights() {
     let mut total = 0usize;
     for text in c.blocks(60_000_000, 300, Encoding::Appbase).unwrap() {
         for op in decode_block(text.as_bytes()).unwrap().ops {
-            *counts.entry(op.topic).or_default() += 1;
+            *counts.entry(op.topic.to_string()).or_default() += 1;
             total += 1;
         }
     }
