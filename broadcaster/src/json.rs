@@ -214,12 +214,39 @@ fn is_ws(b: u8) -> bool {
 fn string_end(raw: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     loop {
-        let k = memchr::memchr2(b'"', b'\\', raw.get(i..)?)?;
+        let k = quote_or_backslash(raw.get(i..)?)?;
         if raw[i + k] == b'"' {
             return Some(i + k + 1);
         }
         i += k + 2;
     }
+}
+
+/// Where the first `"` or `\` of `text` is.
+///
+/// Most searches end within a few bytes: keys, account names, and the escaped quotes every few
+/// bytes of a `custom_json` payload. The first 32 bytes are therefore looked at eight at a time
+/// in a plain `u64`, which costs less than setting up a vector search; the rest with `memchr2`.
+fn quote_or_backslash(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `x` is zero exactly where the lowest flagged byte of `zero_bytes(x)` is (borrows
+    // only carry upwards, so bytes above a zero byte may be flagged too, never below it).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let words = text.chunks_exact(8).take(4);
+    let searched = words.len() * 8;
+    for (n, chunk) in words.enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Little-endian, so the first byte in the text is the lowest.
+        let word = u64::from_le_bytes(word);
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return Some(n * 8 + hits.trailing_zeros() as usize / 8);
+        }
+    }
+    memchr::memchr2(b'"', b'\\', &text[searched..]).map(|k| searched + k)
 }
 
 /// Walks the value that starts at `at` (its first byte, not whitespace) and appends one span
@@ -893,6 +920,19 @@ mod tests {
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(element_spans, doc_spans);
             }
+        }
+
+        /// The word-at-a-time search against `memchr2`, at every length and position.
+        #[test]
+        fn quote_or_backslash_agrees_with_memchr(
+            bytes in prop::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(b'"' + 0x80), any::<u8>()],
+                0..80,
+            ),
+            from in 0usize..80,
+        ) {
+            let text = &bytes[from.min(bytes.len())..];
+            prop_assert_eq!(quote_or_backslash(text), memchr::memchr2(b'"', b'\\', text));
         }
 
         #[test]
