@@ -2,7 +2,7 @@
 //! the format and the guarantees).
 
 use crate::nats::{self, Backoff, nap};
-use crate::wire::{BlockEndMsg, ForkMsg, GapMsg, Msg, OpMsg, branch_of, check_prefix, hex, unhex};
+use crate::wire::{BlockEndMsg, ForkMsg, GapMsg, Msg, OpMsg, branch_of, check_prefix, unhex};
 use crate::{Error, default_prefix};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
@@ -272,7 +272,7 @@ impl<'a> Session<'a> {
                 self.publish_loss(end.block).await?;
                 self.publish(Msg::BlockEnd(BlockEndMsg {
                     block: end.block,
-                    id: hex(&end.block_id),
+                    id: hex::encode(end.block_id),
                     ops: end.op_count,
                     timestamp: end.timestamp,
                     previous: self.prev,
@@ -317,8 +317,8 @@ impl<'a> Session<'a> {
                 self.branch += 1;
                 self.publish(Msg::Fork(ForkMsg {
                     first: fork.first_block,
-                    orphaned: fork.orphaned_ids.iter().map(hex).collect(),
-                    ancestor: hex(&fork.ancestor_id),
+                    orphaned: fork.orphaned_ids.iter().map(hex::encode).collect(),
+                    ancestor: hex::encode(fork.ancestor_id),
                 }))
                 .await?;
                 self.prev = Some(fork.first_block - 1);

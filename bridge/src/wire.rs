@@ -219,7 +219,7 @@ impl Msg {
             Msg::Op(o) => {
                 h.insert(H_OP_IN_BLOCK, o.index_in_block.to_string().as_str());
                 h.insert(H_TRX_INDEX, o.trx_index.to_string().as_str());
-                h.insert(H_TRX_ID, hex(&o.trx_id).as_str());
+                h.insert(H_TRX_ID, hex::encode(o.trx_id).as_str());
                 h.insert(H_OP_INDEX, o.op_index.to_string().as_str());
                 h.insert(H_VIRTUAL, if o.virtual_op { "true" } else { "false" });
                 h.insert(H_TIMESTAMP, o.timestamp.to_string().as_str());
@@ -368,21 +368,10 @@ pub fn branch_of(headers: &HeaderMap) -> Result<u64, String> {
     }
 }
 
-/// 40 lowercase hex digits.
-pub fn hex(bytes: &[u8; 20]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The 20 bytes of 40 hex digits.
 pub fn unhex(s: &str) -> Option<[u8; 20]> {
-    if s.len() != 40 || !s.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; 20];
-    for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-        let pair = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -410,7 +399,7 @@ mod tests {
             op(),
             Msg::BlockEnd(BlockEndMsg {
                 block: 7,
-                id: hex(&[1; 20]),
+                id: hex::encode([1; 20]),
                 ops: 12,
                 timestamp: 99,
                 previous: Some(5),
@@ -434,8 +423,8 @@ mod tests {
         }
         let fork = Msg::Fork(ForkMsg {
             first: 6,
-            orphaned: vec![hex(&[6; 20]), hex(&[7; 20])],
-            ancestor: hex(&[5; 20]),
+            orphaned: vec![hex::encode([6; 20]), hex::encode([7; 20])],
+            ancestor: hex::encode([5; 20]),
         });
         let (h, p) = fork.encode(2);
         assert_eq!(
@@ -476,8 +465,8 @@ mod tests {
         fh.insert(H_BRANCH, "1");
         let fork = format!(
             r#"{{"first":6,"orphaned":["{}","xyz"],"ancestor":"{}"}}"#,
-            hex(&[6; 20]),
-            hex(&[5; 20])
+            hex::encode([6; 20]),
+            hex::encode([5; 20])
         );
         let e = Msg::decode("steem", "steem.fork", &fh, Bytes::from(fork)).unwrap_err();
         assert!(

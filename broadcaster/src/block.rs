@@ -216,13 +216,8 @@ fn hex_id(s: &str, path: impl Display + Copy) -> Result<[u8; 20], DecodeError> {
         ));
     }
     let mut out = [0u8; 20];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let digit = |b: u8| (b as char).to_digit(16);
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi * 16 + lo) as u8,
-            _ => return Err(invalid(path, format!("{s:?} is not hex"))),
-        }
-    }
+    hex::decode_to_slice(bytes, &mut out)
+        .map_err(|_| invalid(path, format!("{s:?} is not hex")))?;
     Ok(out)
 }
 

@@ -105,19 +105,10 @@ impl RingSink {
 /// The 20 bytes of a 40-hex-digit block id (zeros if the node sent something else).
 fn block_id_bytes(id: &str) -> [u8; 20] {
     let mut out = [0u8; 20];
-    if id.len() != 40 {
-        return out;
+    match hex::decode_to_slice(id, &mut out) {
+        Ok(()) => out,
+        Err(_) => [0; 20],
     }
-    for (i, chunk) in id.as_bytes().chunks_exact(2).enumerate() {
-        match std::str::from_utf8(chunk)
-            .ok()
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            Some(b) => out[i] = b,
-            None => return [0; 20],
-        }
-    }
-    out
 }
 
 impl RingSink {
@@ -139,11 +130,6 @@ impl RingSink {
         );
         Ok(())
     }
-}
-
-/// Lower-case hex of a block id.
-fn hex(id: &[u8; 20]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Sink for RingSink {
@@ -177,7 +163,7 @@ impl Sink for RingSink {
             .into_iter()
             // All zeros: the block's id was unknown when it was published.
             .filter(|(_, id)| *id != [0; 20])
-            .map(|(n, id)| (n, hex(&id)))
+            .map(|(n, id)| (n, hex::encode(id)))
             .collect()
     }
 
@@ -204,7 +190,7 @@ impl Sink for RingSink {
     fn last_committed_link(&self) -> Option<(String, u32)> {
         let (id, timestamp) = self.publisher.last_block_id()?;
         // All zeros: the block's id was unknown when it was published.
-        (id != [0; 20]).then(|| (hex(&id), timestamp))
+        (id != [0; 20]).then(|| (hex::encode(id), timestamp))
     }
 }
 

@@ -40,37 +40,9 @@ impl ChainId {
 
     /// Parses 64 hexadecimal digits (either case).
     pub fn from_hex(hex: &str) -> Result<ChainId, ChainError> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return Err(ChainError::Unknown(hex.into()));
-        }
         let mut id = [0; 32];
-        for (out, pair) in id.iter_mut().zip(bytes.chunks_exact(2)) {
-            let hi = hex_digit(pair[0]).ok_or_else(|| ChainError::Unknown(hex.into()))?;
-            let lo = hex_digit(pair[1]).ok_or_else(|| ChainError::Unknown(hex.into()))?;
-            *out = hi << 4 | lo;
-        }
+        hex::decode_to_slice(hex, &mut id).map_err(|_| ChainError::Unknown(hex.into()))?;
         Ok(ChainId(id))
-    }
-}
-
-/// Lower-case hex of `bytes` (block and transaction ids).
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

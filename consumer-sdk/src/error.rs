@@ -357,8 +357,8 @@ impl From<crate::ring::WriteFault> for WriteError {
                 block,
                 reason: format!(
                     "the last orphaned id {} is not the id of the last committed block, {}",
-                    crate::chain::hex(&given),
-                    crate::chain::hex(&last)
+                    hex::encode(given),
+                    hex::encode(last)
                 ),
             },
             F::BlockTooLarge { limit } => WriteError::BlockTooLarge { limit },

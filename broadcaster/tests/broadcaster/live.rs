@@ -480,7 +480,7 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
                 ));
             }
             Some(consumer_sdk::Event::BlockEnd(end)) => {
-                events.push(format!("end {} {}", end.block, hex(&end.block_id)));
+                events.push(format!("end {} {}", end.block, hex::encode(end.block_id)));
                 if end.block == fork + 1 && !switched {
                     switched = true;
                     for node in &nodes {
@@ -494,8 +494,12 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
             Some(consumer_sdk::Event::Fork(f)) => events.push(format!(
                 "fork {} {} after {}",
                 f.first_block,
-                f.orphaned_ids.iter().map(hex).collect::<Vec<_>>().join(","),
-                hex(&f.ancestor_id)
+                f.orphaned_ids
+                    .iter()
+                    .map(hex::encode)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                hex::encode(f.ancestor_id)
             )),
             None => {}
         }
@@ -535,10 +539,6 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
     ));
     expected.extend(describe(branch(&chain, fork, fork, last)));
     assert_eq!(events, expected);
-}
-
-fn hex(id: &[u8; 20]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------- refusals

@@ -90,10 +90,6 @@ fn expected_ops(block: &Value) -> Vec<(String, u32, u32, Value)> {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn assert_matches_source(decoded: &DecodedBlock, source: &Value, label: &str) {
     let expected = expected_ops(source);
     assert_eq!(decoded.ops.len(), expected.len(), "{label}: op count");
@@ -210,7 +206,7 @@ fn real_blocks_decode_like_an_independent_parse() {
                     .as_str()
                     .map_or_else(|| "0".repeat(40), str::to_owned),
             };
-            assert_eq!(hex(&op.trx_id), expected, "{label}");
+            assert_eq!(hex::encode(op.trx_id), expected, "{label}");
             // Compact input: the body is a verbatim slice of what the node sent.
             if !text.contains('\n') {
                 assert!(
