@@ -232,10 +232,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Standard output for bots: every line is flushed at once, since other processes read it as
-/// it comes.
+/// Standard output for bots: lines are flushed at once ([`Out::line`], [`Out::print`]), since
+/// other processes read them as they come, or in batches ([`Out::buffered_line`], then
+/// [`Out::flush`]) by a bot that knows when a batch ends.
 pub struct Out {
-    stdout: io::StdoutLock<'static>,
+    /// Buffered in front of the standard library's own line buffering, which would otherwise
+    /// write each line on its own.
+    stdout: io::BufWriter<io::StdoutLock<'static>>,
 }
 
 impl fmt::Debug for Out {
@@ -254,7 +257,7 @@ impl Out {
     /// Locks stdout for this bot.
     pub fn new() -> Out {
         Out {
-            stdout: io::stdout().lock(),
+            stdout: io::BufWriter::with_capacity(64 << 10, io::stdout().lock()),
         }
     }
 
@@ -263,6 +266,13 @@ impl Out {
         self.stdout.write_all(line)?;
         self.stdout.write_all(b"\n")?;
         self.stdout.flush()
+    }
+
+    /// Writes `line` and a newline without flushing: the line goes out with the next flush
+    /// (or when the buffer is full).
+    pub fn buffered_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.stdout.write_all(line)?;
+        self.stdout.write_all(b"\n")
     }
 
     /// Formats one line (`format_args!`), writes it with a newline, and flushes.

@@ -4,10 +4,12 @@
 use anyhow::Context as _;
 use bots::{Out, PositionArgs, RingArgs, StartAt, note};
 use clap::{CommandFactory as _, Parser};
-use consumer_sdk::Op;
+use consumer_sdk::{Op, Step};
 use serde_json::Value;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const AFTER_HELP: &str = "\
 Each line is one op record:
@@ -15,10 +17,12 @@ Each line is one op record:
    \"timestamp\":\"2020-11-07T19:33:27\",\"type\":\"vote\",\"data\":{...}}
 `type` is the topic (op type without `_operation`), `timestamp` the block time (UTC) and `data`
 the op body exactly as the broadcaster published it. A body that is not JSON is printed as a JSON
-string, with a warning on stderr. Every line is flushed as it is written.
+string, with a warning on stderr. Output is flushed at the end of each block that is the newest
+committed one when it is read, and whenever nothing is left to read: a line never waits for a later
+block, and while catching up lines go out in batches.
 
-With --cursor, the cursor is saved after each line is flushed: after a crash, the line printed
-last may be printed again (at least once); no op is skipped.";
+With --cursor, every line is flushed as it is written and the cursor is saved after it: after a
+crash, the line printed last may be printed again (at least once); no op is skipped.";
 
 /// Print the ops of a ring as JSON lines.
 #[derive(Debug, Parser)]
@@ -74,6 +78,9 @@ fn main() -> ExitCode {
 
 fn run(config: Config) -> anyhow::Result<()> {
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    // A line must be out before the cursor saved after it says so; without a cursor file,
+    // lines wait in the buffer until the bot has nothing more to read.
+    let each_line = config.cursor.is_some();
     let mut builder = bots::bot(&config.ring, &topics, config.from, config.cursor);
     if let Some(n) = config.until_block {
         builder = builder.until_block(n);
@@ -82,40 +89,87 @@ fn run(config: Config) -> anyhow::Result<()> {
     let mut bot = builder.open()?;
     let mut out = Out::new();
     let mut line = Vec::with_capacity(4096);
+    let mut stamp = Stamp::default();
     let mut printed = 0;
-    while let Some(op) = bot.recv_op()? {
-        if let Err(e) = format_record(&op, &mut line) {
+    loop {
+        let op = match bot.recv_timeout(Duration::ZERO)? {
+            Step::Op(op) => op,
+            Step::Stopped | Step::Done => break,
+            Step::Idle => {
+                out.flush().context("writing to stdout")?;
+                match bot.recv_op()? {
+                    Some(op) => op,
+                    None => break,
+                }
+            }
+            Step::BlockEnd(end) => {
+                // The newest block so far: its lines go out now, before anything else is read.
+                let newest = bot.subscriber().and_then(|s| s.committed_block());
+                if newest.is_none_or(|n| end.block >= n) {
+                    out.flush().context("writing to stdout")?;
+                }
+                continue;
+            }
+            // Fork notices: nothing to print.
+            _ => continue,
+        };
+        if let Err(e) = format_record(&op, &mut stamp, &mut line) {
             note!(
                 "block {} op {}: body is not JSON ({e}); printed as a string",
                 op.block(),
                 op.index_in_block()
             );
         }
-        out.line(&line).context("writing to stdout")?;
+        if each_line {
+            out.line(&line)
+        } else {
+            out.buffered_line(&line)
+        }
+        .context("writing to stdout")?;
         printed += 1;
         if config.count.is_some_and(|n| printed >= n) {
             break;
         }
     }
+    out.flush().context("writing to stdout")?;
     bot.save()?;
     Ok(())
 }
 
+/// The block time of the op formatted last, formatted once for all the ops of a block.
+#[derive(Default)]
+struct Stamp {
+    secs: Option<u32>,
+    text: String,
+}
+
+impl Stamp {
+    fn of(&mut self, secs: u32) -> &str {
+        if self.secs != Some(secs) {
+            self.text = bots::format_timestamp(secs.into());
+            self.secs = Some(secs);
+        }
+        &self.text
+    }
+}
+
 /// Writes `op` as one JSON object into `line` (replacing its contents). A body that is not JSON
 /// is written as a JSON string, and the reason returned.
-fn format_record(op: &Op, line: &mut Vec<u8>) -> Result<(), String> {
+fn format_record(op: &Op, stamp: &mut Stamp, line: &mut Vec<u8>) -> Result<(), String> {
     line.clear();
-    let head = format!(
-        r#"{{"block":{},"trx_index":{},"trx_id":"{}","op_index":{},"virtual":{},"timestamp":"{}","type":{},"data":"#,
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        line,
+        r#"{{"block":{},"trx_index":{},"trx_id":"{}","op_index":{},"virtual":{},"timestamp":"{}","type":"#,
         op.block(),
         op.trx_index(),
         op.trx_id_hex(),
         op.op_index(),
         op.is_virtual(),
-        bots::format_timestamp(op.timestamp().into()),
-        Value::from(op.topic()),
+        stamp.of(op.timestamp()),
     );
-    line.extend_from_slice(head.as_bytes());
+    let _ = serde_json::to_writer(&mut *line, op.topic());
+    line.extend_from_slice(br#","data":"#);
     let verdict = check_json(op.payload());
     if verdict.is_ok() {
         push_compact(op.payload(), line);

@@ -647,6 +647,34 @@ fn dump_from_a_block_the_ring_has_not_reached_waits_for_it() {
     assert_eq!(lines, dump_lines(&blocks[4..6], |_| true));
 }
 
+/// Without a cursor file `dump` writes in batches while catching up, yet every block it reads
+/// as the newest is out at once: a reader of its output never waits for a later block.
+#[test]
+fn dump_output_keeps_up_with_the_ring_while_batching_a_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, mut p) = create_ring(dir.path(), 4 << 20);
+    let backlog = stream(1, 20);
+    publish_all(&mut p, &backlog);
+    let mut bot = Bot::start(DUMP, &["--ring", &ring, "--from", "earliest"]);
+    let expected = dump_lines(&backlog, |_| true);
+    assert_eq!(bot.lines(expected.len()), expected);
+    let after = backlog.last().unwrap().number;
+    for round in 0..3 {
+        let next = after + 1 + round;
+        let vote =
+            serde_json::json!({"voter": "v", "author": "a", "permlink": "p", "weight": round});
+        let block = made_up_block(next, &[("vote", vote.clone()), ("vote", vote)]);
+        publish(&mut p, &block);
+        // The bot keeps running: only a flush can bring these lines.
+        assert_eq!(
+            bot.lines(2),
+            dump_lines([&block], |_| true),
+            "round {round}"
+        );
+        assert!(bot.running());
+    }
+}
+
 #[test]
 fn dump_count_stops_after_n_records() {
     let (_dir, ring) = full_ring();
