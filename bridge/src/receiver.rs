@@ -566,7 +566,7 @@ mod tests {
     fn end(block: u64, ops: u64, previous: Option<u64>) -> Msg {
         Msg::BlockEnd(BlockEndMsg {
             block,
-            id: hex::encode([block as u8; 20]),
+            id: const_hex::encode([block as u8; 20]),
             ops,
             timestamp: 7,
             previous,
@@ -629,7 +629,7 @@ mod tests {
     fn end_on(block: u64, ops: u64, previous: Option<u64>, branch: u8) -> Msg {
         Msg::BlockEnd(BlockEndMsg {
             block,
-            id: hex::encode([branch.wrapping_add(block as u8); 20]),
+            id: const_hex::encode([branch.wrapping_add(block as u8); 20]),
             ops,
             timestamp: 7,
             previous,
@@ -639,8 +639,10 @@ mod tests {
     fn fork(first: u64, last: u64) -> Msg {
         Msg::Fork(ForkMsg {
             first,
-            orphaned: (first..=last).map(|n| hex::encode([n as u8; 20])).collect(),
-            ancestor: hex::encode([(first - 1) as u8; 20]),
+            orphaned: (first..=last)
+                .map(|n| const_hex::encode([n as u8; 20]))
+                .collect(),
+            ancestor: const_hex::encode([(first - 1) as u8; 20]),
         })
     }
 
@@ -693,8 +695,8 @@ mod tests {
         msgs.push(fork(2, 3));
         msgs.push(Msg::Fork(ForkMsg {
             first: 2,
-            orphaned: vec![hex::encode([0x77; 20])],
-            ancestor: hex::encode([1; 20]),
+            orphaned: vec![const_hex::encode([0x77; 20])],
+            ancestor: const_hex::encode([1; 20]),
         }));
         msgs.extend([op(2, 0), end_on(2, 1, Some(1), 0x40)]);
         let forks: Vec<_> = feed_events(msgs)

@@ -272,7 +272,7 @@ impl<'a> Session<'a> {
                 self.publish_loss(end.block).await?;
                 self.publish(Msg::BlockEnd(BlockEndMsg {
                     block: end.block,
-                    id: hex::encode(end.block_id),
+                    id: const_hex::encode(end.block_id),
                     ops: end.op_count,
                     timestamp: end.timestamp,
                     previous: self.prev,
@@ -317,8 +317,8 @@ impl<'a> Session<'a> {
                 self.branch += 1;
                 self.publish(Msg::Fork(ForkMsg {
                     first: fork.first_block,
-                    orphaned: fork.orphaned_ids.iter().map(hex::encode).collect(),
-                    ancestor: hex::encode(fork.ancestor_id),
+                    orphaned: fork.orphaned_ids.iter().map(const_hex::encode).collect(),
+                    ancestor: const_hex::encode(fork.ancestor_id),
                 }))
                 .await?;
                 self.prev = Some(fork.first_block - 1);

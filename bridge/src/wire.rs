@@ -219,7 +219,7 @@ impl Msg {
             Msg::Op(o) => {
                 h.insert(H_OP_IN_BLOCK, o.index_in_block.to_string().as_str());
                 h.insert(H_TRX_INDEX, o.trx_index.to_string().as_str());
-                h.insert(H_TRX_ID, hex::encode(o.trx_id).as_str());
+                h.insert(H_TRX_ID, const_hex::encode(o.trx_id).as_str());
                 h.insert(H_OP_INDEX, o.op_index.to_string().as_str());
                 h.insert(H_VIRTUAL, if o.virtual_op { "true" } else { "false" });
                 h.insert(H_TIMESTAMP, o.timestamp.to_string().as_str());
@@ -371,7 +371,7 @@ pub fn branch_of(headers: &HeaderMap) -> Result<u64, String> {
 /// The 20 bytes of 40 hex digits.
 pub fn unhex(s: &str) -> Option<[u8; 20]> {
     let mut out = [0u8; 20];
-    hex::decode_to_slice(s, &mut out).ok()?;
+    const_hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -399,7 +399,7 @@ mod tests {
             op(),
             Msg::BlockEnd(BlockEndMsg {
                 block: 7,
-                id: hex::encode([1; 20]),
+                id: const_hex::encode([1; 20]),
                 ops: 12,
                 timestamp: 99,
                 previous: Some(5),
@@ -423,8 +423,8 @@ mod tests {
         }
         let fork = Msg::Fork(ForkMsg {
             first: 6,
-            orphaned: vec![hex::encode([6; 20]), hex::encode([7; 20])],
-            ancestor: hex::encode([5; 20]),
+            orphaned: vec![const_hex::encode([6; 20]), const_hex::encode([7; 20])],
+            ancestor: const_hex::encode([5; 20]),
         });
         let (h, p) = fork.encode(2);
         assert_eq!(
@@ -465,8 +465,8 @@ mod tests {
         fh.insert(H_BRANCH, "1");
         let fork = format!(
             r#"{{"first":6,"orphaned":["{}","xyz"],"ancestor":"{}"}}"#,
-            hex::encode([6; 20]),
-            hex::encode([5; 20])
+            const_hex::encode([6; 20]),
+            const_hex::encode([5; 20])
         );
         let e = Msg::decode("steem", "steem.fork", &fh, Bytes::from(fork)).unwrap_err();
         assert!(

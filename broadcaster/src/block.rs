@@ -216,7 +216,7 @@ fn hex_id(s: &str, path: impl Display + Copy) -> Result<[u8; 20], DecodeError> {
         ));
     }
     let mut out = [0u8; 20];
-    hex::decode_to_slice(bytes, &mut out)
+    const_hex::decode_to_slice(bytes, &mut out)
         .map_err(|_| invalid(path, format!("{s:?} is not hex")))?;
     Ok(out)
 }

@@ -105,7 +105,7 @@ impl RingSink {
 /// The 20 bytes of a 40-hex-digit block id (zeros if the node sent something else).
 fn block_id_bytes(id: &str) -> [u8; 20] {
     let mut out = [0u8; 20];
-    match hex::decode_to_slice(id, &mut out) {
+    match const_hex::decode_to_slice(id, &mut out) {
         Ok(()) => out,
         Err(_) => [0; 20],
     }
@@ -163,7 +163,7 @@ impl Sink for RingSink {
             .into_iter()
             // All zeros: the block's id was unknown when it was published.
             .filter(|(_, id)| *id != [0; 20])
-            .map(|(n, id)| (n, hex::encode(id)))
+            .map(|(n, id)| (n, const_hex::encode(id)))
             .collect()
     }
 
@@ -190,7 +190,7 @@ impl Sink for RingSink {
     fn last_committed_link(&self) -> Option<(String, u32)> {
         let (id, timestamp) = self.publisher.last_block_id()?;
         // All zeros: the block's id was unknown when it was published.
-        (id != [0; 20]).then(|| (hex::encode(id), timestamp))
+        (id != [0; 20]).then(|| (const_hex::encode(id), timestamp))
     }
 }
 

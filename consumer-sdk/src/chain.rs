@@ -41,7 +41,7 @@ impl ChainId {
     /// Parses 64 hexadecimal digits (either case).
     pub fn from_hex(hex: &str) -> Result<ChainId, ChainError> {
         let mut id = [0; 32];
-        hex::decode_to_slice(hex, &mut id).map_err(|_| ChainError::Unknown(hex.into()))?;
+        const_hex::decode_to_slice(hex, &mut id).map_err(|_| ChainError::Unknown(hex.into()))?;
         Ok(ChainId(id))
     }
 }

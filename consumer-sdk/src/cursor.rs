@@ -65,7 +65,7 @@ mod hex_id {
 
     pub(super) fn serialize<S: Serializer>(id: &Option<[u8; 20]>, s: S) -> Result<S::Ok, S::Error> {
         match id {
-            Some(id) => s.serialize_str(&hex::encode(id)),
+            Some(id) => s.serialize_str(&const_hex::encode(id)),
             None => s.serialize_none(),
         }
     }

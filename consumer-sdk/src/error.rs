@@ -357,8 +357,8 @@ impl From<crate::ring::WriteFault> for WriteError {
                 block,
                 reason: format!(
                     "the last orphaned id {} is not the id of the last committed block, {}",
-                    hex::encode(given),
-                    hex::encode(last)
+                    const_hex::encode(given),
+                    const_hex::encode(last)
                 ),
             },
             F::BlockTooLarge { limit } => WriteError::BlockTooLarge { limit },

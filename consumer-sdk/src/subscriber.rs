@@ -89,7 +89,7 @@ impl Op {
     }
     /// Transaction id as 40 lowercase hex digits, as nodes print it.
     pub fn trx_id_hex(&self) -> String {
-        hex::encode(self.header.trx_id)
+        const_hex::encode(self.header.trx_id)
     }
     /// Index of the op within its transaction.
     pub fn op_index(&self) -> u32 {

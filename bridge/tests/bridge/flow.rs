@@ -81,7 +81,7 @@ fn the_far_ring_and_the_stream_hold_every_op_once_in_order() {
             id.map(|v| v.as_str()),
             Some(format!("steem/{}/0", block.number).as_str())
         );
-        assert_eq!(h("Trx-Id"), Some(hex::encode(op.meta.trx_id)));
+        assert_eq!(h("Trx-Id"), Some(const_hex::encode(op.meta.trx_id)));
         assert_eq!(h("Trx-Index"), Some(op.meta.trx_index.to_string()));
         assert_eq!(h("Op-Index"), Some(op.meta.op_index.to_string()));
         assert_eq!(h("Virtual"), Some(op.meta.virtual_op.to_string()));

@@ -480,7 +480,11 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
                 ));
             }
             Some(consumer_sdk::Event::BlockEnd(end)) => {
-                events.push(format!("end {} {}", end.block, hex::encode(end.block_id)));
+                events.push(format!(
+                    "end {} {}",
+                    end.block,
+                    const_hex::encode(end.block_id)
+                ));
                 if end.block == fork + 1 && !switched {
                     switched = true;
                     for node in &nodes {
@@ -496,10 +500,10 @@ fn a_fork_at_the_head_reaches_readers_of_the_ring_as_a_notice() {
                 f.first_block,
                 f.orphaned_ids
                     .iter()
-                    .map(hex::encode)
+                    .map(const_hex::encode)
                     .collect::<Vec<_>>()
                     .join(","),
-                hex::encode(f.ancestor_id)
+                const_hex::encode(f.ancestor_id)
             )),
             None => {}
         }

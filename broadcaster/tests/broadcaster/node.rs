@@ -206,7 +206,7 @@ fn real_blocks_decode_like_an_independent_parse() {
                     .as_str()
                     .map_or_else(|| "0".repeat(40), str::to_owned),
             };
-            assert_eq!(hex::encode(op.trx_id), expected, "{label}");
+            assert_eq!(const_hex::encode(op.trx_id), expected, "{label}");
             // Compact input: the body is a verbatim slice of what the node sent.
             if !text.contains('\n') {
                 assert!(
