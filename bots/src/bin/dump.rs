@@ -92,15 +92,12 @@ fn run(config: Config) -> anyhow::Result<()> {
     let mut stamp = Stamp::default();
     let mut printed = 0;
     loop {
-        let op = match bot.recv_timeout(Duration::ZERO)? {
+        let op = match bot.recv_timeout(IDLE_WAIT)? {
             Step::Op(op) => op,
             Step::Stopped | Step::Done => break,
             Step::Idle => {
                 out.flush().context("writing to stdout")?;
-                match bot.recv_op()? {
-                    Some(op) => op,
-                    None => break,
-                }
+                continue;
             }
             Step::BlockEnd(end) => {
                 // The newest block so far: its lines go out now, before anything else is read.
@@ -135,6 +132,10 @@ fn run(config: Config) -> anyhow::Result<()> {
     bot.save()?;
     Ok(())
 }
+
+/// How long one receive waits for the next op or block end (then the output is flushed, and
+/// the bot looks at its stop flag and the broadcaster's health).
+const IDLE_WAIT: Duration = Duration::from_millis(250);
 
 /// The block time of the op formatted last, formatted once for all the ops of a block.
 #[derive(Default)]
