@@ -2,15 +2,20 @@
 //!
 //! simd-json validates a document and lays it out as a tape: one node per value (object keys
 //! included), in document order. simd-json does not say where in the input a node came from, so
-//! [`with_doc`] walks the validated bytes once more with a small structural scanner that emits
-//! one span per value in the same pre-order, and checks that both walks agree node for node
-//! (same count, same kind at every position). A value can then be handed out exactly as it was
-//! sent: [`Val::compact`] copies its bytes and drops only the whitespace outside strings, so keys
-//! keep their order, numbers keep their digits (u64 beyond `i64::MAX` included) and strings keep
+//! a small structural scanner walks the same bytes and emits one span per value in the same
+//! pre-order, and the two are checked to agree node for node (same count, same kind at every
+//! position). [`with_doc`] walks a document after parsing it; [`split_array`] walks the array of
+//! a large answer once, finding its elements and every span inside them, and [`with_element`]
+//! then parses each element on its own against those spans. A value can then be handed out
+//! exactly as it was sent: [`Val::compact`] copies its bytes and drops only the whitespace
+//! outside strings (a copy of the bytes as they are when the document has none), and
+//! [`Val::shared`] hands out a slice of the answer's own buffer instead of a copy, so keys keep
+//! their order, numbers keep their digits (u64 beyond `i64::MAX` included) and strings keep
 //! their escapes.
 //!
-//! The scanner only ever sees input simd-json has accepted, and it still checks every index: a
-//! disagreement between the two walks is an error, never a panic.
+//! The scanner checks every index and gives up (`None`, or an error) on text that does not
+//! have the shape it expects, never a panic; text it walked before simd-json saw it is parsed
+//! by simd-json before any of its spans is used.
 
 use bytes::Bytes;
 use simd_json::{Node, StaticNode};
