@@ -202,6 +202,9 @@ pub use error::WriteError;
 pub use error::{Error, RecvError};
 #[cfg(not(loom))]
 pub use file::{RingPath, SHM_DIR, remove_ring};
+/// Most blocks one fork notice can orphan: a bot that keeps what it needs to undo its newest
+/// blocks never needs more than this many.
+pub use layout::FORK_MAX_BLOCKS;
 #[cfg(all(not(loom), feature = "writer"))]
 pub use publisher::{CreateOptions, Publisher, TopicId};
 #[cfg(all(not(loom), feature = "test-hooks"))]

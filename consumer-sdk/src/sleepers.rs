@@ -59,6 +59,7 @@ pub(crate) fn set(words: &[AtomicU64], slot: Slot, asleep: bool) {
 /// store of the notify word that follows a commit; the fence orders that store before the
 /// loads below.
 #[inline]
+#[cfg_attr(not(feature = "writer"), allow(dead_code))]
 pub(crate) fn anyone_sleeps(words: &[AtomicU64]) -> bool {
     fence(Ordering::SeqCst);
     // Relaxed: ordered by the fence above.
@@ -67,7 +68,7 @@ pub(crate) fn anyone_sleeps(words: &[AtomicU64]) -> bool {
 }
 
 /// Readers registered as asleep now (set bits plus the overflow count).
-#[cfg_attr(loom, allow(dead_code))]
+#[cfg_attr(any(loom, not(feature = "writer")), allow(dead_code))]
 pub(crate) fn count(words: &[AtomicU64]) -> u64 {
     let bits: u64 = (0..BIT_WORDS)
         // Relaxed: a count for reports, not a decision.

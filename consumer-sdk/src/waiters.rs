@@ -30,11 +30,16 @@
 //! Whoever may write the file can at worst make the writer wake at every commit, or make
 //! sleeping readers wait up to 50 ms; the ring itself stays read-only for them.
 
+#[cfg(feature = "writer")]
 use crate::error::Error;
 pub(crate) use crate::sleepers::Slot;
-use crate::sleepers::{self, BIT_WORDS, SLOTS, W_BITS};
+use crate::sleepers::{self, SLOTS};
+#[cfg(feature = "writer")]
+use crate::sleepers::{BIT_WORDS, W_BITS};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+#[cfg(feature = "writer")]
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -134,6 +139,7 @@ impl WaitFile {
     }
 
     /// Readers registered as asleep now (set bits plus the overflow count).
+    #[cfg_attr(not(feature = "writer"), allow(dead_code))]
     pub(crate) fn sleepers(&self) -> u64 {
         sleepers::count(self.words())
     }
