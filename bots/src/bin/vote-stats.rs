@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use bots::{IDLE_POLL, Out, RingArgs, StartAt, note};
 use clap::{CommandFactory as _, Parser};
 use consumer_sdk::ops::Vote;
-use consumer_sdk::{Op, Step};
-use std::collections::HashMap;
+use consumer_sdk::{FORK_MAX_BLOCKS, Fork, Op, Step};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,7 +16,12 @@ Every interval, one line with what was seen in it, e.g.
   last 60s: 20 blocks 48403720..48403739, votes 89, comments 5, transfers 3; top voters: alice 4, bob 2
 `comments` counts every `comment` op (posts, replies and edits); `transfers` counts `transfer`
 ops. An interval without blocks is reported at most once a minute. Top voters are the 10 accounts with most votes, ties in name order. On SIGTERM or SIGINT,
-or once --until-block is reached, a last line `summary: ...` covers the whole run.";
+or once --until-block is reached, a last line `summary: ...` covers the whole run.
+
+When the broadcaster follows the head and the chain switches to another branch, the ring says
+which blocks were orphaned: their counts are taken back (from the current interval, or from the
+summary if their interval was reported already; a line on stderr says so), and the new branch's
+blocks are counted instead.";
 
 /// Count votes, comments and transfers, and rank the busiest voters.
 #[derive(Debug, Parser)]
@@ -72,6 +77,10 @@ fn run(config: Config) -> anyhow::Result<()> {
     // Stopped while waiting for the ring: the loop ends at once, with nothing seen.
     let mut bot = builder.open()?;
     let (mut interval, mut total) = (Tally::default(), Tally::default());
+    // The block being read, and the newest blocks counted, each on its own, so that a fork
+    // notice can take them back.
+    let mut block = Tally::default();
+    let mut recent: VecDeque<Tally> = VecDeque::new();
     let mut next_report = Instant::now() + config.interval;
     let mut last_line = Instant::now();
     loop {
@@ -94,9 +103,20 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         match bot.recv_timeout(next_report.saturating_duration_since(now).min(IDLE_POLL))? {
             Step::Stopped | Step::Done => break,
-            Step::BlockEnd(end) => interval.block(end.block),
+            Step::BlockEnd(end) => {
+                block.block(end.block);
+                interval.merge(block.clone());
+                if recent.len() as u64 == FORK_MAX_BLOCKS {
+                    recent.pop_front();
+                }
+                recent.push_back(std::mem::take(&mut block));
+            }
+            Step::Fork(fork) => {
+                block = Tally::default();
+                take_back(&fork, &mut recent, &mut interval, &mut total);
+            }
             Step::Op(op) => {
-                if let Err(e) = interval.add(&op) {
+                if let Err(e) = block.add(&op) {
                     note!(
                         "block {} op {}: bad {} body ({e}); not counted",
                         op.block(),
@@ -112,6 +132,29 @@ fn run(config: Config) -> anyhow::Result<()> {
     print_report(&mut out, "summary", &total)
 }
 
+/// Takes the counts of the blocks `fork` orphaned back from the interval that counted them (the
+/// current one, or the summary's total when theirs was reported already).
+fn take_back(fork: &Fork, recent: &mut VecDeque<Tally>, interval: &mut Tally, total: &mut Tally) {
+    let mut taken = 0;
+    while let Some(last) = recent.back().and_then(|b| b.first_block) {
+        if last < fork.first_block {
+            break;
+        }
+        let orphaned = recent.pop_back().unwrap_or_default();
+        if interval.first_block.is_some_and(|first| last >= first) {
+            interval.take_back(&orphaned);
+        } else {
+            total.take_back(&orphaned);
+        }
+        taken += 1;
+    }
+    note!(
+        "fork: blocks {}..={} were orphaned; the counts of the {taken} of them counted here are taken back",
+        fork.first_block,
+        fork.last_block()
+    );
+}
+
 /// The shortest time between two reports of intervals without blocks.
 const QUIET_REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -121,7 +164,7 @@ fn print_report(out: &mut Out, label: &str, tally: &Tally) -> anyhow::Result<()>
 }
 
 /// Counts over some span of blocks.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Tally {
     blocks: u64,
     first_block: Option<u64>,
@@ -156,6 +199,27 @@ impl Tally {
         self.blocks += 1;
         self.first_block.get_or_insert(block);
         self.last_block = Some(block);
+    }
+
+    /// Removes the counts of `newest`, the newest blocks counted here (orphaned by a fork).
+    fn take_back(&mut self, newest: &Tally) {
+        self.blocks = self.blocks.saturating_sub(newest.blocks);
+        self.votes = self.votes.saturating_sub(newest.votes);
+        self.comments = self.comments.saturating_sub(newest.comments);
+        self.transfers = self.transfers.saturating_sub(newest.transfers);
+        for (voter, n) in &newest.voters {
+            if let Some(count) = self.voters.get_mut(voter) {
+                *count = count.saturating_sub(*n);
+                if *count == 0 {
+                    self.voters.remove(voter);
+                }
+            }
+        }
+        if self.blocks == 0 {
+            (self.first_block, self.last_block) = (None, None);
+        } else if let Some(first) = newest.first_block {
+            self.last_block = Some(first - 1);
+        }
     }
 
     fn merge(&mut self, later: Tally) {
@@ -249,6 +313,46 @@ mod tests {
         );
         Cli::command().debug_assert();
         assert!(Cli::try_parse_from(["vote-stats", "--interval", "0"]).is_err());
+    }
+
+    /// Orphaned blocks leave the interval that counted them: the current one, or the total
+    /// when theirs was reported already.
+    #[test]
+    fn a_fork_takes_counts_back_where_they_were_counted() {
+        let counted = |block: u64, voter: &str| {
+            let mut t = Tally {
+                votes: 1,
+                ..Tally::default()
+            };
+            t.voters.insert(voter.into(), 1);
+            t.block(block);
+            t
+        };
+        let (mut total, mut interval) = (counted(3, "alice"), Tally::default());
+        total.merge(counted(4, "bob"));
+        interval.merge(counted(5, "bob"));
+        let mut recent: VecDeque<Tally> =
+            [counted(3, "alice"), counted(4, "bob"), counted(5, "bob")].into();
+        let fork = Fork {
+            first_block: 4,
+            orphaned_ids: vec![[4; 20], [5; 20]],
+            ancestor_id: [3; 20],
+        };
+        take_back(&fork, &mut recent, &mut interval, &mut total);
+        assert_eq!(recent.len(), 1);
+        let line = |tally: &Tally| Report { label: "x", tally }.to_string();
+        assert_eq!(
+            line(&total),
+            "x: 1 blocks 3..3, votes 1, comments 0, transfers 0; top voters: alice 1"
+        );
+        assert_eq!(
+            line(&interval),
+            "x: 0 blocks, votes 0, comments 0, transfers 0; top voters: none"
+        );
+    }
+
+    #[test]
+    fn cli_checks() {
         let cli = Cli::try_parse_from(["vote-stats", "--from", "10", "--until-block", "9"]);
         assert!(cli.unwrap().config().is_err());
     }

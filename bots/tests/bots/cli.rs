@@ -1243,6 +1243,62 @@ fn vote_stats_counts_match_the_data() {
     assert_eq!(lines.last(), Some(&summary), "{lines:?}");
 }
 
+/// A fork notice takes the orphaned blocks' counts back; the new branch's blocks count instead.
+#[test]
+fn vote_stats_takes_back_the_blocks_a_fork_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, mut p) = create_ring(dir.path(), 1 << 20);
+    let vote = |voter: &str| {
+        let body = serde_json::json!({"voter": voter, "author": "a", "permlink": "p", "weight": 1});
+        ("vote", body)
+    };
+    let id = |n: u64| {
+        let mut id = [0; 20];
+        id[..8].copy_from_slice(&n.to_be_bytes());
+        id
+    };
+    for n in 1..=3 {
+        publish(&mut p, &made_up_block(n, &[vote("alice")]));
+    }
+    for n in 4..=5 {
+        publish(&mut p, &made_up_block(n, &[vote("orphan"), vote("orphan")]));
+    }
+    // Blocks 4 and 5 are replaced by another branch's 4, 5 and 6.
+    let mut new_id = id(4);
+    new_id[19] = 1;
+    p.begin_fork(4, 1_672_531_200, new_id, id(3), &[id(4), id(5)])
+        .unwrap();
+    let topic = p.topic("vote").unwrap();
+    let meta = OpMeta {
+        trx_index: 0,
+        trx_id: [4; 20],
+        op_index: 0,
+        virtual_op: false,
+    };
+    p.push(topic, &meta, vote("bob").1.to_string().as_bytes())
+        .unwrap();
+    p.commit().unwrap();
+    for n in 5..=6 {
+        publish(&mut p, &made_up_block(n, &[vote("bob")]));
+    }
+    let (status, lines, stderr) = run(
+        VOTE_STATS,
+        &["--ring", &ring, "--from", "earliest", "--until-block", "6"],
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(
+            "summary: 6 blocks 1..6, votes 6, comments 0, transfers 0; top voters: alice 3, bob 3"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        stderr.contains("fork: blocks 4..=5 were orphaned"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn vote_stats_reports_every_interval_and_sums_up_on_sigterm() {
     let (_dir, ring) = full_ring();
