@@ -370,6 +370,10 @@ pub fn branch_of(headers: &HeaderMap) -> Result<u64, String> {
 
 /// The 20 bytes of 40 hex digits.
 pub fn unhex(s: &str) -> Option<[u8; 20]> {
+    // Exactly the digits: the decoder would also take a `0x` prefix.
+    if s.len() != 40 {
+        return None;
+    }
     let mut out = [0u8; 20];
     const_hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
@@ -391,6 +395,24 @@ mod tests {
             timestamp: 1_461_900_000,
             body: Bytes::from_static(br#"{"author":"a","permlink":"p"}"#),
         })
+    }
+
+    #[test]
+    fn ids_are_exactly_40_hex_digits() {
+        let id = "00f4a3c0ffee00000000000000000000000000ab";
+        let bytes = unhex(id).unwrap();
+        assert_eq!((bytes[1], bytes[19]), (0xf4, 0xab));
+        assert_eq!(const_hex::encode(bytes), id);
+        assert_eq!(unhex(&id.to_uppercase()), Some(bytes));
+        // A sign is not a digit (`u8::from_str_radix` would take "+f").
+        for bad in [
+            &id[..38],
+            "+f4a3c0ffee00000000000000000000000000000ab",
+            "0x00f4a3c0ffee0000000000000000000000000000",
+        ] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+        assert_eq!(unhex(&format!("+f{}", &id[2..])), None);
     }
 
     #[test]

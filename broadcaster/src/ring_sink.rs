@@ -105,6 +105,9 @@ impl RingSink {
 /// The 20 bytes of a 40-hex-digit block id (zeros if the node sent something else).
 fn block_id_bytes(id: &str) -> [u8; 20] {
     let mut out = [0u8; 20];
+    if id.len() != 40 {
+        return out;
+    }
     match const_hex::decode_to_slice(id, &mut out) {
         Ok(()) => out,
         Err(_) => [0; 20],

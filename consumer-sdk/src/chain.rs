@@ -40,6 +40,10 @@ impl ChainId {
 
     /// Parses 64 hexadecimal digits (either case).
     pub fn from_hex(hex: &str) -> Result<ChainId, ChainError> {
+        // Exactly the digits: the decoder would also take a `0x` prefix.
+        if hex.len() != 64 {
+            return Err(ChainError::Unknown(hex.into()));
+        }
         let mut id = [0; 32];
         const_hex::decode_to_slice(hex, &mut id).map_err(|_| ChainError::Unknown(hex.into()))?;
         Ok(ChainId(id))
@@ -305,6 +309,8 @@ mod tests {
             &"0".repeat(63),
             &"g".repeat(64),
             &"0".repeat(65),
+            &format!("0x{}", "0".repeat(64)),
+            &format!("+f{}", "0".repeat(62)),
         ] {
             let err = bad.parse::<Chain>().unwrap_err();
             assert_eq!(err, ChainError::Unknown(bad.to_string()), "{bad:?}");
