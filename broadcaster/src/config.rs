@@ -245,7 +245,7 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", env = "BROADCASTER_REQUEST_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
     pub request_timeout: Duration,
 
-    /// Catching up, the bytes of blocks asked for at once, shared by the requests in flight: big blocks go in smaller requests. Bytes or with a unit (8MiB, 32MiB); the heap is a few times this (35-50 MiB at 8MiB with today-sized blocks)
+    /// Catching up, the bytes of blocks asked for at once, shared by the requests in flight: big blocks go in smaller requests. Bytes or with a unit (8MiB, 32MiB); the heap is a few times this (28-50 MiB at 8MiB with today-sized blocks)
     #[arg(long, value_name = "BYTES", env = "BROADCASTER_FETCH_BUFFER", default_value = "8MiB", value_parser = parse_fetch_buffer)]
     pub fetch_buffer: u64,
 
