@@ -79,7 +79,8 @@ fn main() -> ExitCode {
 fn run(config: Config) -> anyhow::Result<()> {
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     // A line must be out before the cursor saved after it says so; without a cursor file,
-    // lines wait in the buffer until the bot has nothing more to read.
+    // lines wait in the buffer until the end of the newest committed block, or until nothing
+    // is left to read.
     let each_line = config.cursor.is_some();
     let mut builder = bots::bot(&config.ring, &topics, config.from, config.cursor);
     if let Some(n) = config.until_block {
